@@ -1,0 +1,381 @@
+"""The WhatsApp gateway client: the only code that calls the VPS (protocol: docs/gateway-protocol.md).
+
+Every failure becomes one `GatewayError` with a short human message, the HTTP status (if any),
+whether it is `permanent` (retrying cannot help) and whether it is `ambiguous` (the gateway may
+have acted although we got no clear answer: a send must not be repeated blindly).
+
+`get_gateway()` picks the adapter named by settings.GATEWAY_BACKEND; a second gateway (e.g. WAHA)
+is another class implementing `Gateway`, registered in `ADAPTERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """A failed gateway call.
+
+    code: unreachable | timeout | not_connected | not_found | unauthorized | rejected |
+          server_error | bad_response
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        permanent: bool = False,
+        ambiguous: bool = False,
+        code: str = "error",
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.permanent = permanent
+        self.ambiguous = ambiguous
+        self.code = code
+        self.body = body
+
+    @property
+    def not_connected(self) -> bool:
+        return self.code == "not_connected"
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "status_code": self.status_code,
+            "permanent": self.permanent,
+            "ambiguous": self.ambiguous,
+            "body": self.body,
+        }
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    session_id: str
+    status: str  # connected | connecting | disconnected
+    phone_number: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class GatewayGroup:
+    jid: str
+    subject: str
+    size: int
+    is_community: bool
+    is_community_announce: bool
+    linked_parent: str | None
+
+
+class Gateway(Protocol):
+    def create_session(self, session_id: str) -> SessionStatus: ...
+    def get_qr(self, session_id: str) -> str | None: ...
+    def get_status(self, session_id: str) -> SessionStatus: ...
+    def delete_session(self, session_id: str) -> None: ...
+    def list_groups(self, session_id: str) -> list[GatewayGroup]: ...
+    def send_message(
+        self, *, session_id: str, to: str, message: str, client_message_id: str
+    ) -> str: ...
+
+
+SESSION_STATUSES = {"connected", "connecting", "disconnected"}
+
+
+def _error_text(body: Any, fallback: str) -> str:
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:500]
+    if isinstance(body, str) and body.strip() and not body.lstrip().startswith("<"):
+        return body.strip()[:200]
+    return fallback
+
+
+class VpsGateway:
+    """Our own gateway server (the "VPS"), protocol of INTERFACE.md §4."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = (base_url or settings.GATEWAY_URL).rstrip("/")
+        self.api_key = api_key if api_key is not None else settings.GATEWAY_API_KEY
+        self.timeout = timeout if timeout is not None else settings.GATEWAY_TIMEOUT_SECONDS
+        self.http = session or requests.Session()
+
+    # --- protocol calls ------------------------------------------------------------------------
+    def create_session(self, session_id: str) -> SessionStatus:
+        body = self._request("POST", "/sessions", json={"sessionId": session_id})
+        return SessionStatus(
+            session_id=str(body.get("sessionId") or session_id),
+            status=self._status_value(body.get("status") or "connecting"),
+            phone_number=None,
+            error=None,
+        )
+
+    def get_qr(self, session_id: str) -> str | None:
+        try:
+            body = self._request("GET", f"/sessions/{quote(session_id)}/qr")
+        except GatewayError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        qr = body.get("qr")
+        if not isinstance(qr, str) or not qr:
+            raise GatewayError(
+                "The gateway answered without a QR code.", code="bad_response", body=body
+            )
+        return qr
+
+    def get_status(self, session_id: str) -> SessionStatus:
+        body = self._request("GET", f"/sessions/{quote(session_id)}/status")
+        phone = body.get("phoneNumber")
+        error = body.get("error")
+        return SessionStatus(
+            session_id=str(body.get("sessionId") or session_id),
+            status=self._status_value(body.get("status")),
+            phone_number=str(phone) if phone not in (None, "") else None,
+            error=str(error) if error not in (None, "") else None,
+        )
+
+    def delete_session(self, session_id: str) -> None:
+        self._request("DELETE", f"/sessions/{quote(session_id)}", expect_json=False)
+
+    def list_groups(self, session_id: str) -> list[GatewayGroup]:
+        body = self._request("GET", f"/sessions/{quote(session_id)}/groups")
+        raw_groups = body.get("groups")
+        if not isinstance(raw_groups, list):
+            raise GatewayError(
+                "The gateway's group list is not in the expected format (no 'groups' list).",
+                code="bad_response",
+                body=body,
+            )
+        groups = []
+        for item in raw_groups:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise GatewayError(
+                    "The gateway's group list contains an entry without an id.",
+                    code="bad_response",
+                    body={"entry": item},
+                )
+            size = item.get("size")
+            groups.append(
+                GatewayGroup(
+                    jid=item["id"].strip(),
+                    subject=str(item.get("subject") or "")[:255],
+                    size=size if isinstance(size, int) and size >= 0 else 0,
+                    is_community=bool(item.get("isCommunity")),
+                    is_community_announce=bool(item.get("isCommunityAnnounce")),
+                    linked_parent=item.get("linkedParent") or None,
+                )
+            )
+        return groups
+
+    def send_message(
+        self, *, session_id: str, to: str, message: str, client_message_id: str
+    ) -> str:
+        body = self._request(
+            "POST",
+            "/send",
+            json={
+                "sessionId": session_id,
+                "to": to,
+                "message": message,
+                "clientMessageId": client_message_id,
+            },
+            sending=True,
+        )
+        message_id = body.get("messageId")
+        if not isinstance(message_id, str) or not message_id:
+            # The gateway said 2xx, so it probably sent, but we cannot prove which message it was.
+            raise GatewayError(
+                "The gateway accepted the message but returned no message id.",
+                code="bad_response",
+                ambiguous=True,
+                body=body,
+            )
+        return message_id
+
+    # --- plumbing ------------------------------------------------------------------------------
+    @staticmethod
+    def _status_value(value: Any) -> str:
+        if value not in SESSION_STATUSES:
+            raise GatewayError(
+                f"The gateway reported an unknown session status: {value!r}.",
+                code="bad_response",
+                body={"status": value},
+            )
+        return value
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        expect_json: bool = True,
+        sending: bool = False,
+    ) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.http.request(
+                method,
+                url,
+                json=json,
+                headers={"X-API-Key": self.api_key, "Accept": "application/json"},
+                timeout=(min(5.0, self.timeout), self.timeout),
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise GatewayError(
+                f"Gateway unreachable: no connection to {self.base_url} within the timeout.",
+                code="unreachable",
+            ) from exc
+        except requests.exceptions.ReadTimeout as exc:
+            # The request reached the gateway; it may have acted on it.
+            raise GatewayError(
+                f"The gateway did not answer within {self.timeout:g} s.",
+                code="timeout",
+                ambiguous=True,
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:
+            refused = _is_refused(exc)
+            if refused:
+                raise GatewayError(
+                    f"Gateway unreachable: connection to {self.base_url} refused.",
+                    code="unreachable",
+                ) from exc
+            raise GatewayError(
+                f"The connection to the gateway broke: {_short(exc)}",
+                code="unreachable",
+                # A reset after sending the request leaves the outcome unknown.
+                ambiguous=True,
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise GatewayError(
+                f"Gateway request failed: {_short(exc)}", code="unreachable"
+            ) from exc
+
+        status = response.status_code
+        body: Any
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text[:500]
+
+        if 200 <= status < 300:
+            if not expect_json:
+                return body if isinstance(body, dict) else {}
+            if not isinstance(body, dict):
+                raise GatewayError(
+                    f"The gateway answered {status} with a body that is not JSON.",
+                    status_code=status,
+                    code="bad_response",
+                    ambiguous=sending,
+                    body=body,
+                )
+            return body
+        if status == 503:
+            raise GatewayError(
+                _error_text(body, "Session not connected at the gateway."),
+                status_code=status,
+                code="not_connected",
+                body=body,
+            )
+        if status >= 500:
+            raise GatewayError(
+                f"Gateway error {status}: {_error_text(body, 'internal error')}",
+                status_code=status,
+                code="server_error",
+                ambiguous=sending,
+                body=body,
+            )
+        if status in (401, 403):
+            raise GatewayError(
+                f"The gateway rejected our API key ({status}). Check GATEWAY_API_KEY.",
+                status_code=status,
+                permanent=True,
+                code="unauthorized",
+                body=body,
+            )
+        if status == 404:
+            raise GatewayError(
+                _error_text(body, "Not found at the gateway."),
+                status_code=status,
+                permanent=True,
+                code="not_found",
+                body=body,
+            )
+        if status == 429:
+            raise GatewayError(
+                "The gateway is rate-limiting us (429).",
+                status_code=status,
+                code="rate_limited",
+                body=body,
+            )
+        raise GatewayError(
+            f"Gateway refused the request ({status}): {_error_text(body, 'no reason given')}",
+            status_code=status,
+            permanent=True,
+            code="rejected",
+            body=body,
+        )
+
+
+def _is_refused(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        text = str(current)
+        if "Connection refused" in text or "Errno 111" in text:
+            return True
+        current = (
+            current.__cause__
+            or current.__context__
+            or (
+                current.args[0]
+                if current.args and isinstance(current.args[0], BaseException)
+                else None
+            )
+        )
+    return False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+ADAPTERS: dict[str, type] = {"vps": VpsGateway}
+
+
+def get_gateway() -> Gateway:
+    try:
+        adapter = ADAPTERS[settings.GATEWAY_BACKEND]
+    except KeyError as exc:
+        raise GatewayError(
+            f"Unknown GATEWAY_BACKEND {settings.GATEWAY_BACKEND!r}; known: {', '.join(ADAPTERS)}.",
+            permanent=True,
+            code="misconfigured",
+        ) from exc
+    return adapter()

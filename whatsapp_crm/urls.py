@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from whatsapp_crm import apis, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    # Pages. Each app's urls.py declares its own paths and namespace.
+    path("settings/whatsapp/", include("sessions_app.urls")),
+    path("settings/whatsapp/", include("groups_app.urls")),
+    path("", include("campaigns_app.urls")),
+    path("", include("artists_app.urls")),
+    # JSON API and webhooks (paths accept a missing trailing slash).
+    re_path(
+        r"^api/tasks/(?P<task_id>[0-9a-fA-F-]{36})/?$",
+        apis.TaskRunDetailApi.as_view(),
+        name="api-task-detail",
+    ),
+    path("api/", include("sessions_app.api_urls")),
+    path("api/", include("groups_app.api_urls")),
+    path("api/", include("campaigns_app.api_urls")),
+    path("api/", include("artists_app.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

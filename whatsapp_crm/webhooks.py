@@ -1,0 +1,240 @@
+"""Webhooks from the gateway: authentication, the `webhook_events` inbox and replay detection.
+
+One implementation for every webhook. A concrete webhook is a `WebhookView` subclass with an
+`InputSerializer` and an `apply()` that changes rows and says what happened. The inbox row and
+the changes are written in one transaction; a unique index on (source, event_key) for kept
+events makes a replay — even 20 at once — a harmless `"duplicate": true`.
+
+Answers (INTERFACE.md §5): 200 applied / duplicate, 202 kept but not matched yet, 400 bad input,
+401 bad key or signature, 404 unknown session. Never 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from whatsapp_crm.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+MAX_STORED_BODY = 20_000
+
+
+@dataclass
+class WebhookResult:
+    status: int
+    body: dict[str, Any]
+    outcome: str = WebhookEvent.Outcome.APPLIED
+    detail: str = ""
+    reference: str = ""
+
+
+class WebhookRejected(Exception):
+    """Raised by `apply()` to refuse an event (nothing it wrote is kept)."""
+
+    def __init__(self, status: int, error: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.details = details or {}
+
+
+@dataclass
+class _Received:
+    source: str
+    raw_body: bytes
+    payload: Any = None
+    event_key: str = ""
+    session_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def webhook_signature(secret: str, raw_body: bytes) -> str:
+    return hmac.new(secret.encode(), raw_body, hashlib.sha512).hexdigest()
+
+
+def webhook_authenticate(*, headers: Any, raw_body: bytes) -> str | None:
+    """None when the request is authentic, else the reason it is not."""
+    expected_key = settings.WEBHOOK_API_KEY
+    given_key = headers.get("X-API-Key") or ""
+    if not given_key:
+        return "Missing X-API-Key header."
+    if not hmac.compare_digest(given_key.encode(), expected_key.encode()):
+        return "Invalid API key."
+    secret = settings.WEBHOOK_HMAC_SECRET
+    if secret:
+        given_sig = (headers.get("X-Webhook-Hmac") or "").strip().lower()
+        if not given_sig:
+            return "Missing X-Webhook-Hmac signature."
+        if not hmac.compare_digest(
+            given_sig.encode(), webhook_signature(secret, raw_body).encode()
+        ):
+            return "Invalid X-Webhook-Hmac signature."
+    return None
+
+
+def _event_key(payload: dict[str, Any], raw_body: bytes) -> str:
+    event_id = payload.get("id")
+    if (
+        isinstance(event_id, (str, int))
+        and not isinstance(event_id, bool)
+        and str(event_id).strip()
+    ):
+        return f"id:{str(event_id).strip()[:190]}"
+    return f"sha256:{hashlib.sha256(raw_body).hexdigest()}"
+
+
+def _record(received: _Received, *, outcome: str, status: int, detail: str = "") -> None:
+    """Store a refused event (outside the refused transaction) so operators can see it."""
+    try:
+        WebhookEvent.objects.create(
+            source=received.source,
+            event_key=received.event_key
+            or f"sha256:{hashlib.sha256(received.raw_body).hexdigest()}",
+            session_id=received.session_id[:200],
+            payload=received.payload if isinstance(received.payload, (dict, list)) else None,
+            raw_body=received.raw_body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+            outcome=outcome,
+            http_status=status,
+            detail=detail[:2000],
+        )
+    except Exception:  # the answer to the gateway matters more than the audit row
+        logger.exception("could not record refused webhook %s", received.source)
+
+
+class WebhookView(APIView):
+    """Base class. Subclasses set `source`, `InputSerializer` and implement `apply()`."""
+
+    source: ClassVar[str] = ""
+    InputSerializer: ClassVar[type[serializers.Serializer]]
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = []
+
+    def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
+        raise NotImplementedError
+
+    def on_duplicate(self, existing: WebhookEvent) -> WebhookResult:
+        if existing.outcome == WebhookEvent.Outcome.PENDING:
+            return WebhookResult(202, {"success": True, "matched": False, "duplicate": True})
+        return WebhookResult(200, {"success": True, "duplicate": True})
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raw_body: bytes = request._request.body  # raw bytes: the HMAC is over exactly these
+        received = _Received(source=self.source, raw_body=raw_body)
+
+        reason = webhook_authenticate(headers=request.headers, raw_body=raw_body)
+        if reason:
+            _record(received, outcome=WebhookEvent.Outcome.UNAUTHORIZED, status=401, detail=reason)
+            return Response({"success": False, "error": reason}, status=401)
+
+        try:
+            payload = json.loads(raw_body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._refuse(received, 400, "Malformed JSON body.", {"body": str(exc)[:200]})
+        received.payload = payload
+        if not isinstance(payload, dict):
+            return self._refuse(received, 400, "The body must be a JSON object.", {})
+        received.event_key = _event_key(payload, raw_body)
+        if isinstance(payload.get("sessionId"), str):
+            received.session_id = payload["sessionId"]
+
+        serializer = self.InputSerializer(data=payload)
+        if not serializer.is_valid():
+            return self._refuse(received, 400, "Invalid webhook payload.", serializer.errors)
+
+        try:
+            result = self._apply_once(received, serializer.validated_data)
+        except WebhookRejected as exc:
+            return self._refuse(received, exc.status, exc.error, exc.details)
+        except OperationalError as exc:
+            # Transient database trouble (lock timeout, deadlock victim): ask for a retry, not 5xx.
+            logger.warning("webhook %s could not be applied now: %s", self.source, exc)
+            _record(received, outcome=WebhookEvent.Outcome.ERROR, status=409, detail=str(exc))
+            return Response(
+                {"success": False, "error": "Busy; retry this event later.", "retry": True},
+                status=409,
+            )
+        except Exception as exc:
+            logger.exception("webhook %s failed", self.source)
+            _record(received, outcome=WebhookEvent.Outcome.ERROR, status=400, detail=repr(exc))
+            return Response(
+                {
+                    "success": False,
+                    "error": "The event could not be applied.",
+                    "details": {"exception": type(exc).__name__},
+                },
+                status=400,
+            )
+        return Response(result.body, status=result.status)
+
+    def _refuse(self, received: _Received, status: int, error: str, details: Any) -> Response:
+        _record(
+            received,
+            outcome=WebhookEvent.Outcome.REJECTED,
+            status=status,
+            detail=f"{error} {json.dumps(details, default=str)[:1500]}",
+        )
+        return Response({"success": False, "error": error, "details": details}, status=status)
+
+    def _apply_once(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    event = WebhookEvent.objects.create(
+                        source=received.source,
+                        event_key=received.event_key,
+                        session_id=received.session_id[:200],
+                        payload=received.payload,
+                        raw_body=received.raw_body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+                        outcome=WebhookEvent.Outcome.APPLIED,
+                    )
+            except IntegrityError:
+                event = None
+            if event is None:
+                existing = (
+                    WebhookEvent.objects.filter(
+                        source=received.source,
+                        event_key=received.event_key,
+                        outcome__in=WebhookEvent.KEEPING_OUTCOMES,
+                    )
+                    .order_by("received_at")
+                    .first()
+                )
+                if existing is None:  # the holder vanished meanwhile: treat as new next time
+                    raise OperationalError("webhook event key contention")
+                result = self.on_duplicate(existing)
+                WebhookEvent.objects.create(
+                    source=received.source,
+                    event_key=received.event_key,
+                    session_id=received.session_id[:200],
+                    payload=received.payload,
+                    outcome=WebhookEvent.Outcome.DUPLICATE,
+                    http_status=result.status,
+                    detail=f"replay of event #{existing.pk}",
+                )
+                return result
+
+            result = self.apply(data, event)
+            event.outcome = result.outcome
+            event.http_status = result.status
+            event.detail = result.detail[:2000]
+            event.reference = result.reference[:200]
+            if result.outcome == WebhookEvent.Outcome.APPLIED:
+                event.applied_at = timezone.now()
+            event.save(
+                update_fields=["outcome", "http_status", "detail", "reference", "applied_at"]
+            )
+            return result
