@@ -1,0 +1,216 @@
+"""Each failure kind of the gateway becomes one GatewayError with a short human message."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import responses
+
+from whatsapp_crm.gateway import GatewayError, VpsGateway, get_gateway
+
+BASE = "http://gateway.test"
+
+
+@pytest.fixture
+def gw() -> VpsGateway:
+    return VpsGateway(base_url=BASE, api_key="k-123", timeout=2.0)
+
+
+@responses.activate
+def test_it_sends_the_api_key_and_parses_status(gw):
+    responses.get(
+        f"{BASE}/sessions/wa_1/status",
+        json={
+            "sessionId": "wa_1",
+            "status": "connected",
+            "phoneNumber": "4915112345678",
+            "error": None,
+        },
+        match=[responses.matchers.header_matcher({"X-API-Key": "k-123"})],
+    )
+    status = gw.get_status("wa_1")
+    assert (status.status, status.phone_number, status.error) == (
+        "connected",
+        "4915112345678",
+        None,
+    )
+
+
+@responses.activate
+def test_it_maps_connection_refused_to_unreachable(gw):
+    responses.post(
+        f"{BASE}/send", body=requests.exceptions.ConnectionError("[Errno 111] Connection refused")
+    )
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    exc = err.value
+    assert exc.code == "unreachable"
+    assert "refused" in exc.message
+    assert not exc.permanent and not exc.ambiguous
+
+
+@responses.activate
+def test_it_maps_a_read_timeout_to_an_ambiguous_error(gw):
+    responses.post(f"{BASE}/send", body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert err.value.code == "timeout"
+    assert err.value.ambiguous is True
+    assert "did not answer" in err.value.message
+
+
+@responses.activate
+def test_it_maps_a_connect_timeout_to_unreachable_and_not_ambiguous(gw):
+    responses.get(f"{BASE}/sessions/wa_1/status", body=requests.exceptions.ConnectTimeout())
+    with pytest.raises(GatewayError) as err:
+        gw.get_status("wa_1")
+    assert err.value.code == "unreachable"
+    assert err.value.ambiguous is False
+
+
+@responses.activate
+def test_it_maps_503_to_temporary_not_connected_with_the_gateway_message(gw):
+    responses.post(f"{BASE}/send", status=503, json={"error": "Session wa_1 not connected"})
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    exc = err.value
+    assert (exc.code, exc.status_code, exc.permanent, exc.ambiguous) == (
+        "not_connected",
+        503,
+        False,
+        False,
+    )
+    assert exc.not_connected
+    assert exc.message == "Session wa_1 not connected"
+    assert exc.body == {"error": "Session wa_1 not connected"}
+
+
+@responses.activate
+def test_it_maps_500_on_send_to_a_temporary_ambiguous_error(gw):
+    responses.post(f"{BASE}/send", status=500, json={"error": "boom"})
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert (err.value.code, err.value.permanent, err.value.ambiguous) == (
+        "server_error",
+        False,
+        True,
+    )
+    assert err.value.message == "Gateway error 500: boom"
+
+
+@responses.activate
+def test_it_maps_500_on_a_read_to_a_temporary_unambiguous_error(gw):
+    responses.get(f"{BASE}/sessions/wa_1/groups", status=502, body="<html>Bad gateway</html>")
+    with pytest.raises(GatewayError) as err:
+        gw.list_groups("wa_1")
+    assert (err.value.code, err.value.ambiguous) == ("server_error", False)
+    assert err.value.message == "Gateway error 502: internal error"
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "rejected"), (404, "not_found"), (401, "unauthorized"), (422, "rejected")],
+)
+def test_it_maps_4xx_to_permanent_errors(gw, status, code):
+    responses.post(f"{BASE}/send", status=status, json={"error": "invalid jid"})
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="x", message="hi", client_message_id="c1")
+    assert err.value.permanent is True
+    assert err.value.code == code
+    assert err.value.status_code == status
+
+
+@responses.activate
+def test_it_names_the_api_key_on_401(gw):
+    responses.get(f"{BASE}/sessions/wa_1/status", status=401, json={"error": "invalid API key"})
+    with pytest.raises(GatewayError, match="GATEWAY_API_KEY"):
+        gw.get_status("wa_1")
+
+
+@responses.activate
+def test_it_rejects_a_2xx_body_that_is_not_json(gw):
+    responses.get(f"{BASE}/sessions/wa_1/groups", status=200, body="<html>login</html>")
+    with pytest.raises(GatewayError) as err:
+        gw.list_groups("wa_1")
+    assert err.value.code == "bad_response"
+    assert "not JSON" in err.value.message
+
+
+@responses.activate
+def test_it_rejects_a_group_answer_without_a_groups_list(gw):
+    responses.get(f"{BASE}/sessions/wa_1/groups", json={"data": []})
+    with pytest.raises(GatewayError, match="expected format"):
+        gw.list_groups("wa_1")
+
+
+@responses.activate
+def test_it_treats_a_send_without_message_id_as_ambiguous(gw):
+    responses.post(f"{BASE}/send", json={"ok": True})
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert err.value.ambiguous is True
+
+
+@responses.activate
+def test_it_returns_none_for_a_missing_qr(gw):
+    responses.get(f"{BASE}/sessions/wa_1/qr", status=404, json={"error": "no qr"})
+    assert gw.get_qr("wa_1") is None
+
+
+@responses.activate
+def test_it_rejects_an_unknown_session_status(gw):
+    responses.get(f"{BASE}/sessions/wa_1/status", json={"sessionId": "wa_1", "status": "zombie"})
+    with pytest.raises(GatewayError, match="unknown session status"):
+        gw.get_status("wa_1")
+
+
+@responses.activate
+def test_it_parses_groups(gw):
+    responses.get(
+        f"{BASE}/sessions/wa_1/groups",
+        json={
+            "groups": [
+                {
+                    "id": "1@g.us",
+                    "subject": "A",
+                    "size": 3,
+                    "isCommunity": False,
+                    "isCommunityAnnounce": True,
+                    "linkedParent": "2@g.us",
+                },
+                {"id": "2@g.us", "subject": "P", "size": "x", "isCommunity": True},
+            ]
+        },
+    )
+    groups = gw.list_groups("wa_1")
+    assert [(g.jid, g.is_community, g.is_community_announce, g.size) for g in groups] == [
+        ("1@g.us", False, True, 3),
+        ("2@g.us", True, False, 0),
+    ]
+
+
+def test_it_refuses_an_unknown_backend(settings):
+    settings.GATEWAY_BACKEND = "nope"
+    with pytest.raises(GatewayError, match="Unknown GATEWAY_BACKEND"):
+        get_gateway()
+
+
+def test_it_times_out_every_call(settings):
+    gw = VpsGateway(base_url=BASE, api_key="k", timeout=3.0)
+    calls = []
+
+    class Recorder(requests.Session):
+        def request(self, method, url, **kwargs):
+            calls.append(kwargs["timeout"])
+            raise requests.exceptions.ConnectTimeout()
+
+    gw.http = Recorder()
+    for call in (
+        lambda: gw.get_status("a"),
+        lambda: gw.list_groups("a"),
+        lambda: gw.delete_session("a"),
+    ):
+        with pytest.raises(GatewayError):
+            call()
+    assert all(t is not None and t[1] == 3.0 for t in calls)

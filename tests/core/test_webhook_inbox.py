@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from whatsapp_crm.models import TaskRun, WebhookEvent
+from whatsapp_crm.webhooks import webhook_signature
+
+pytestmark = pytest.mark.urls("tests.core.webhook_urls")
+
+
+def post(client, payload, **headers):
+    body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    return client.generic("POST", "/hook", body, content_type="application/json", **headers)
+
+
+def applied_count() -> int:
+    return TaskRun.objects.filter(kind="demo-applied").count()
+
+
+@pytest.mark.django_db
+def test_it_applies_an_event_and_records_it(webhook_client):
+    response = post(webhook_client, {"event": "demo", "sessionId": "wa_1", "id": "e1"})
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
+    event = WebhookEvent.objects.get(source="demo")
+    assert (event.outcome, event.event_key, event.http_status, event.reference) == (
+        "applied",
+        "id:e1",
+        200,
+        "wa_1",
+    )
+    assert event.applied_at is not None
+    assert applied_count() == 1
+
+
+@pytest.mark.django_db
+def test_it_answers_a_replay_as_duplicate_without_applying_twice(webhook_client):
+    payload = {"event": "demo", "sessionId": "wa_1"}  # no id: the body hash is the key
+    assert post(webhook_client, payload).status_code == 200
+    again = post(webhook_client, payload)
+    assert again.status_code == 200
+    assert again.json() == {"success": True, "duplicate": True}
+    assert applied_count() == 1
+    assert WebhookEvent.objects.filter(outcome="duplicate").count() == 1
+
+
+@pytest.mark.django_db
+def test_it_answers_202_for_a_pending_event_and_its_replay(webhook_client):
+    payload = {"event": "demo", "sessionId": "wa_1", "mode": "pending", "id": "p1"}
+    first = post(webhook_client, payload)
+    assert first.status_code == 202
+    replay = post(webhook_client, payload)
+    assert replay.status_code == 202
+    assert replay.json()["duplicate"] is True
+    assert WebhookEvent.objects.get(outcome="pending").reference == "m1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [({}, "Missing X-API-Key"), ({"HTTP_X_API_KEY": "wrong"}, "Invalid API key")],
+)
+def test_it_answers_401_for_a_missing_or_wrong_key(headers, reason):
+    response = post(APIClient(), {"event": "demo", "sessionId": "wa_1"}, **headers)
+    assert response.status_code == 401
+    assert reason in response.json()["error"]
+    assert applied_count() == 0
+    assert WebhookEvent.objects.get().outcome == "unauthorized"
+
+
+@pytest.mark.django_db
+def test_it_checks_the_hmac_when_a_secret_is_set(settings, webhook_client):
+    settings.WEBHOOK_HMAC_SECRET = "s3cret"
+    body = json.dumps({"event": "demo", "sessionId": "wa_1"}).encode()
+    assert post(webhook_client, body).status_code == 401
+    assert post(webhook_client, body, HTTP_X_WEBHOOK_HMAC="00" * 64).status_code == 401
+    good = post(webhook_client, body, HTTP_X_WEBHOOK_HMAC=webhook_signature("s3cret", body))
+    assert good.status_code == 200
+    assert applied_count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[1,2]",
+        b"null",
+        json.dumps({"event": "demo"}).encode(),
+        json.dumps({"event": "x", "sessionId": 1}).encode(),
+    ],
+)
+def test_it_answers_400_for_bad_input_and_changes_nothing(webhook_client, body):
+    response = post(webhook_client, body)
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert applied_count() == 0
+    assert WebhookEvent.objects.get().outcome == "rejected"
+
+
+@pytest.mark.django_db
+def test_it_answers_missing_fields_with_field_errors(webhook_client):
+    response = post(webhook_client, {"event": "demo"})
+    assert response.json()["details"] == {"sessionId": ["This field is required."]}
+
+
+@pytest.mark.django_db
+def test_it_keeps_a_rejected_event_retryable(webhook_client):
+    payload = {"event": "demo", "sessionId": "wa_1", "mode": "reject", "id": "r1"}
+    assert post(webhook_client, payload).status_code == 404
+    assert post(webhook_client, payload).status_code == 404  # not "duplicate": nothing was applied
+    assert WebhookEvent.objects.filter(outcome="rejected").count() == 2
+
+
+@pytest.mark.django_db
+def test_it_rolls_back_and_never_answers_5xx_when_applying_crashes(webhook_client):
+    response = post(webhook_client, {"event": "demo", "sessionId": "wa_1", "mode": "crash"})
+    assert response.status_code == 400
+    assert not TaskRun.objects.filter(kind="must-roll-back").exists()
+    assert WebhookEvent.objects.get().outcome == "error"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_applies_20_simultaneous_replays_once():
+    payload = json.dumps({"event": "demo", "sessionId": "wa_1", "id": "same"})
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def worker():
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY="test-webhook-key")
+        barrier.wait()
+        try:
+            statuses.append(post(client, payload).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 20
+    assert applied_count() == 1
+    assert WebhookEvent.objects.filter(outcome="applied").count() == 1
+    assert WebhookEvent.objects.filter(outcome="duplicate").count() == 19
