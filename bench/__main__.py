@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         try:
             module = importlib.import_module(f"bench.{name}")
             rows.extend(module.run())
-        except Exception:
+        except Exception:  # noqa: BLE001 - report every broken benchmark, run the rest
             traceback.print_exc()
             failed.append(name)
     print(format_table(rows))
