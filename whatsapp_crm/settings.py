@@ -179,14 +179,16 @@ QUEUE_SESSION_RATE_PER_MINUTE = env.int("QUEUE_SESSION_RATE_PER_MINUTE", default
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "celery-broker"
+    _broker_dir = Path(
+        env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "celery-broker"))
+    )
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
-        "processed_folder": str(VAR_DIR / "celery-processed"),
+        "processed_folder": str(_broker_dir.parent / "celery-processed"),
         "store_processed": False,
     }
-    for _folder in (_broker_dir, VAR_DIR / "celery-processed"):
+    for _folder in (_broker_dir, _broker_dir.parent / "celery-processed"):
         _folder.mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

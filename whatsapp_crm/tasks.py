@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import socket
+
+from celery import shared_task
+
+from whatsapp_crm.models import TaskRun
+
+
+@shared_task(name="whatsapp_crm.tasks.core_ping")
+def core_ping(task_run_id: str) -> None:
+    """Proves a worker is alive and reaches the database: marks the TaskRun finished."""
+    TaskRun.objects.filter(id=task_run_id).update(
+        state=TaskRun.State.SUCCESS, result={"pong": True, "worker": socket.gethostname()}
+    )
