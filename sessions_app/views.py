@@ -1,14 +1,266 @@
+"""The sessions page (/settings/whatsapp/) and the htmx partials it swaps.
+
+Each session card is `_session_card.html` (id "session-<id>"), wrapped with the groups section in
+`_session_block.html` (id "session-block-<id>"). Every response to htmx is a 200 partial, errors
+included (htmx 2 does not swap 4xx/5xx): the card shows the error inline and a toast says it.
+"""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from typing import Any
 
+import segno
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
+
+from sessions_app import selectors, services
+from sessions_app.models import WhatsAppSession
+from whatsapp_crm.errors import ApplicationError
+from whatsapp_crm.gateway import GatewayError
 from whatsapp_crm.tenancy import organization_required
+from whatsapp_crm.ui import client_event, toast
+
+Status = WhatsAppSession.Status
+SESSIONS_CHANGED = "sessionsChanged"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def qr_svg(text: str) -> str:
+    """The QR code as inline SVG, rendered on the server (no script, no third party)."""
+    return mark_safe(segno.make_qr(text, error="m").svg_inline(scale=4, border=2, omitsize=True))
+
+
+def _groups_url(session: WhatsAppSession) -> str | None:
+    # groups_app provides "groups:section"; until it exists the section is left out.
+    try:
+        return reverse("groups:section", args=[session.id])
+    except NoReverseMatch:
+        return None
+
+
+def _card_context(
+    session: WhatsAppSession,
+    *,
+    state: str | None = None,
+    qr: str | None = None,
+    error: str | None = None,
+    poll_trigger: str = "every 2s",
+) -> dict[str, Any]:
+    return {
+        "session": session,
+        "state": state or session.status,
+        "qr_svg": qr_svg(qr) if qr else None,
+        "error": error,
+        "poll_trigger": poll_trigger,
+        "groups_url": _groups_url(session),
+    }
+
+
+def _render_card(request: HttpRequest, session: WhatsAppSession, **kwargs: Any) -> HttpResponse:
+    return render(request, "sessions_app/_session_card.html", _card_context(session, **kwargs))
+
+
+def _render_block(request: HttpRequest, session: WhatsAppSession, **kwargs: Any) -> HttpResponse:
+    return render(request, "sessions_app/_session_block.html", _card_context(session, **kwargs))
+
+
+def _shown_fields(session: WhatsAppSession) -> tuple:
+    """What the history table shows of a session: when it changes, the table reloads."""
+    return (session.status, session.phone_number, session.last_error)
+
+
+def _first_qr(session: WhatsAppSession) -> tuple[WhatsAppSession, str | None, str | None]:
+    """Right after (re)starting a session: its first QR code, so the panel is not empty."""
+    try:
+        poll = services.session_poll_qr(session=session)
+    except GatewayError as exc:
+        return session, None, exc.message
+    return poll.session, poll.qr, None
+
+
+# --- page ---------------------------------------------------------------------------------------
 
 
 @require_GET
 @organization_required
-def sessions_page(request: HttpRequest) -> HttpResponse:
-    # Placeholder until the sessions page lands (issue 3).
-    return render(request, "sessions_app/page.html", {})
+def sessions_page(request: HtmxHttpRequest) -> HttpResponse:
+    organization = request.organization  # type: ignore[attr-defined]
+    current = []
+    for session in selectors.session_current_list(organization=organization):
+        # Stored "connected" is a claim, not a fact: verify it on load (all cards in parallel).
+        state = "verifying" if session.status == Status.CONNECTED else None
+        current.append(_card_context(session, state=state, poll_trigger="load"))
+    return render(
+        request,
+        "sessions_app/page.html",
+        {
+            "current": current,
+            "history": selectors.session_list(organization=organization),
+        },
+    )
+
+
+@require_GET
+@organization_required
+def session_history(request: HtmxHttpRequest) -> HttpResponse:
+    organization = request.organization  # type: ignore[attr-defined]
+    return render(
+        request,
+        "sessions_app/_session_history.html",
+        {"history": selectors.session_list(organization=organization)},
+    )
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+@require_POST
+@organization_required
+def session_create(request: HtmxHttpRequest) -> HttpResponse:
+    organization = request.organization  # type: ignore[attr-defined]
+    name = (request.POST.get("name") or "").strip()[:100]
+    try:
+        session = services.session_create(organization=organization, name=name)
+    except (GatewayError, ApplicationError) as exc:
+        message = f"Could not start a new session: {exc.message}"
+        if not request.htmx:
+            messages.error(request, message)
+            return redirect("sessions:page")
+        response = render(request, "sessions_app/_connect_error.html", {"error": message})
+        retarget(response, "#connect-errors")
+        reswap(response, "innerHTML")
+        return toast(response, message, "error")
+
+    if not request.htmx:
+        messages.success(request, "Session started: scan the QR code shown for it.")
+        return redirect("sessions:page")
+    session, qr, error = _first_qr(session)
+    response = render(
+        request,
+        "sessions_app/_session_created.html",
+        _card_context(session, qr=qr, error=error),
+    )
+    toast(response, "Session started: scan the QR code with WhatsApp on the phone.", "info")
+    return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+
+
+@require_GET
+@organization_required
+def session_qr(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    """One QR polling step (every 2 s while connecting)."""
+    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+    try:
+        poll = services.session_poll_qr(session=session)
+    except GatewayError as exc:
+        session.refresh_from_db()
+        # Keep polling: the gateway may come back; the card says what is wrong meanwhile.
+        return _render_card(request, session, state=Status.CONNECTING, error=exc.message)
+
+    session = poll.session
+    if session.status == Status.CONNECTED:
+        # The database says connected (session_mark_connected ran): only now say "Connected".
+        response = _render_block(request, session, state=Status.CONNECTED)
+        retarget(response, f"#session-block-{session.id}")
+        reswap(response, "outerHTML")
+        number = f" as +{session.phone_number}" if session.phone_number else ""
+        toast(response, f"Connected{number}.", "success")
+        return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+    if session.status == Status.DISCONNECTED:
+        response = _render_card(request, session)
+        toast(response, f"Session not connected: {session.last_error}", "error")
+        return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+    return _render_card(request, session, qr=poll.qr)
+
+
+@require_POST
+@organization_required
+def session_verify(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+    stored_status = session.status
+    shown = _shown_fields(session)
+    result = services.session_verify(session=session)
+    session = result.session
+    manual = request.POST.get("manual") == "1"
+
+    if not request.htmx:
+        if result.unreachable:
+            messages.error(request, f"Gateway unreachable: {result.error}")
+        else:
+            messages.info(request, f"{session}: {session.get_status_display()}")
+        return redirect("sessions:page")
+
+    if result.unreachable:
+        message = result.error.message if result.error else "Gateway unreachable."
+        response = _render_card(request, session, state="unreachable", error=message)
+        return toast(
+            response, f"Could not verify {session.name or session.session_id}: {message}", "error"
+        )
+
+    response = _render_card(request, session, qr=None)
+    changed = session.status != stored_status
+    if changed or manual or _shown_fields(session) != shown:
+        # A webhook may have changed the row since the page was drawn: a manual refresh
+        # always lets the history table catch up.
+        client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+    if session.status == Status.DISCONNECTED and (changed or manual):
+        label = session.name or session.session_id
+        toast(response, f"{label} is disconnected: {session.last_error}", "error")
+    elif manual:
+        toast(response, f"Verified: {session.get_status_display().lower()}.", "success")
+    return response
+
+
+@require_POST
+@organization_required
+def session_reconnect(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+    try:
+        session = services.session_reconnect(session=session)
+    except GatewayError as exc:
+        message = f"Could not restart the session: {exc.message}"
+        if not request.htmx:
+            messages.error(request, message)
+            return redirect("sessions:page")
+        session.refresh_from_db()
+        response = _render_card(request, session, error=message)
+        return toast(response, message, "error")
+    if not request.htmx:
+        messages.success(request, "Session restarted: scan the QR code.")
+        return redirect("sessions:page")
+    session, qr, error = _first_qr(session)
+    response = _render_card(request, session, qr=qr, error=error)
+    toast(response, "Scan the QR code with WhatsApp on the phone.", "info")
+    return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+
+
+@require_POST
+@organization_required
+def session_logout(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+    try:
+        session = services.session_logout(session=session)
+    except GatewayError as exc:
+        message = f"Could not log out: {exc.message}"
+        if not request.htmx:
+            messages.error(request, message)
+            return redirect("sessions:page")
+        session.refresh_from_db()
+        response = _render_card(request, session, state="unreachable", error=message)
+        return toast(response, message, "error")
+    if not request.htmx:
+        messages.success(request, "Logged out.")
+        return redirect("sessions:page")
+    response = render(request, "sessions_app/_session_logged_out.html", {"session": session})
+    retarget(response, f"#session-block-{session.id}")
+    reswap(response, "outerHTML")
+    toast(response, f"{session.name or session.session_id} logged out.", "success")
+    return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})

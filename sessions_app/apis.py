@@ -1,0 +1,200 @@
+"""JSON API for sessions (INTERFACE.md §6) and the gateway's status webhook (§5)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from sessions_app import selectors, services
+from sessions_app.models import WhatsAppSession
+from whatsapp_crm.api import OrganizationAPIView
+from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.webhooks import WebhookRejected, WebhookResult, WebhookView
+
+Status = WhatsAppSession.Status
+
+SESSION_FIELDS = [
+    "id",
+    "session_id",
+    "name",
+    "status",
+    "phone_number",
+    "last_error",
+    "last_error_at",
+    "created_at",
+    "updated_at",
+]
+
+
+class SessionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WhatsAppSession
+        fields = SESSION_FIELDS
+        read_only_fields = SESSION_FIELDS
+        ref_name = "Session"
+
+
+class SessionListApi(OrganizationAPIView):
+    """GET /api/sessions/ — the organization's sessions, newest first."""
+
+    OutputSerializer = SessionOutputSerializer
+
+    @extend_schema(responses=OutputSerializer(many=True), operation_id="sessions_list")
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        queryset = selectors.session_list(organization=self.organization)
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = SessionListApi.OutputSerializer(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+class SessionCreateApi(OrganizationAPIView):
+    """POST /api/sessions/ — start a new session at the gateway (then fetch its QR code)."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "SessionCreateInput"
+
+    OutputSerializer = SessionOutputSerializer
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 502: OpenApiResponse(description="Gateway failed")},
+        operation_id="sessions_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SessionCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        session = services.session_create(
+            organization=self.organization, name=serializer.validated_data["name"]
+        )
+        return Response(SessionCreateApi.OutputSerializer(session).data, status=201)
+
+
+class SessionCollectionApi(SessionListApi, SessionCreateApi):
+    """/api/sessions/: GET lists (SessionListApi), POST creates (SessionCreateApi)."""
+
+
+class SessionDetailApi(OrganizationAPIView):
+    """GET /api/sessions/{id}/ — one session of the organization."""
+
+    OutputSerializer = SessionOutputSerializer
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        session = selectors.session_get(organization=self.organization, pk=pk)
+        return Response(self.OutputSerializer(session).data)
+
+
+class SessionVerifyApi(OrganizationAPIView):
+    """POST /api/sessions/{id}/verify/ — ask the gateway and store the true status.
+
+    502 with vps_status "unreachable" when the gateway cannot be asked; nothing is changed then.
+    """
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(source="session.id")
+        status = serializers.CharField(source="session.status")
+        vps_status = serializers.CharField()
+        phone_number = serializers.CharField(source="session.phone_number", allow_null=True)
+        last_error = serializers.CharField(source="session.last_error")
+        last_error_at = serializers.DateTimeField(source="session.last_error_at", allow_null=True)
+
+        class Meta:
+            ref_name = "SessionVerifyResult"
+
+    @extend_schema(request=None, responses={200: OutputSerializer, 502: OutputSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        session = selectors.session_get(organization=self.organization, pk=pk)
+        result = services.session_verify(session=session)
+        data: dict[str, Any] = dict(self.OutputSerializer(result).data)
+        if result.unreachable:
+            error = result.error
+            data.update(
+                success=False,
+                upstream="vps",
+                error=error.message if error else "Gateway unreachable.",
+                code=error.code if error else "unreachable",
+            )
+            return Response(data, status=502)
+        data["success"] = True
+        return Response(data)
+
+
+# --- webhook ----------------------------------------------------------------------------------------
+
+_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]*$")
+
+
+class SessionStatusWebhookApi(WebhookView):
+    """POST /api/webhooks/whatsapp/status/ — the gateway reports a session's status change."""
+
+    source = "session_status"
+
+    class InputSerializer(serializers.Serializer):
+        event = serializers.ChoiceField(choices=["session_status"], required=False)
+        sessionId = serializers.CharField(max_length=100)  # noqa: N815 (the protocol's name)
+        status = serializers.ChoiceField(choices=Status.values)
+        phoneNumber = serializers.CharField(  # noqa: N815
+            required=False, allow_null=True, allow_blank=True, max_length=64
+        )
+        error = serializers.CharField(
+            required=False, allow_null=True, allow_blank=True, trim_whitespace=True
+        )
+
+        def validate_phoneNumber(self, value: str | None) -> str | None:  # noqa: N802
+            if value in (None, ""):
+                return None
+            number = value.split("@", 1)[0].split(":", 1)[0]
+            if not _PHONE_CHARS.match(number) or services.phone_digits(number) is None:
+                raise serializers.ValidationError(
+                    "Not a phone number: digits of the international number expected."
+                )
+            return services.phone_digits(number)
+
+        class Meta:
+            ref_name = "SessionStatusWebhookInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "SessionStatusWebhookAnswer",
+                {
+                    "success": serializers.BooleanField(),
+                    "session": serializers.UUIDField(),
+                    "status": serializers.CharField(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
+        session = selectors.session_get_by_gateway_id(session_id=data["sessionId"])
+        if session is None:
+            raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        status = data["status"]
+        if status == Status.CONNECTED:
+            session = services.session_mark_connected(
+                session=session, phone_number=data.get("phoneNumber")
+            )
+        elif status == Status.DISCONNECTED:
+            session = services.session_mark_disconnected(session=session, error=data.get("error"))
+        else:
+            session = services.session_mark_connecting(session=session, error=data.get("error"))
+        return WebhookResult(
+            200,
+            {"success": True, "session": str(session.id), "status": session.status},
+            detail=f"{session.session_id} → {session.status}",
+            reference=session.session_id,
+        )

@@ -1,0 +1,396 @@
+"""Writes for WhatsApp sessions: connect, verify, reconnect, log out, and the status transitions.
+
+`session_mark_connected` is the single path for "this session became connected" (status webhook,
+verification, QR polling, the data-fix command). It moves the phone number from any older session
+of the same organization to this one inside one transaction, serialised per organization, so a
+number that is reconnected in a new session never trips the (organization, phone_number)
+constraint and two concurrent calls neither deadlock nor fail.
+
+Gateway calls happen outside database transactions: a slow gateway must not hold row locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sessions_app.models import WhatsAppSession
+from whatsapp_crm.gateway import GatewayError, SessionStatus, get_gateway
+from whatsapp_crm.models import Organization
+
+logger = logging.getLogger(__name__)
+
+Status = WhatsAppSession.Status
+
+DISCONNECTED_AT_GATEWAY = "Disconnected at gateway"
+NOT_FOUND_AT_GATEWAY = "Session not found at the gateway (deleted there, or the gateway lost it)."
+LOGGED_OUT = "Logged out from the CRM"
+CONNECTION_LOST = "Connection lost; the gateway is reconnecting"
+MAX_ERROR_LENGTH = 2000
+MAX_PHONE_DIGITS = 20
+
+# vps_status values of a verification besides the gateway's own statuses.
+VPS_UNREACHABLE = "unreachable"
+VPS_NOT_FOUND = "not_found"
+
+
+def phone_digits(value: object) -> str | None:
+    """The digits of a phone number ("+49 151-234" → "49151234"), or None when there are none.
+
+    Accepts WhatsApp JIDs too ("49151234:12@s.whatsapp.net" → "49151234").
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    text = text.split("@", 1)[0].split(":", 1)[0]
+    digits = re.sub(r"\D", "", text)
+    if not digits or len(digits) > MAX_PHONE_DIGITS:
+        return None
+    return digits
+
+
+def _error_text(error: object, default: str) -> str:
+    text = str(error).strip() if error not in (None, "") else ""
+    return (text or default)[:MAX_ERROR_LENGTH]
+
+
+def _new_session_id() -> str:
+    return f"wa_{uuid.uuid4().hex}"
+
+
+# --- status transitions ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_mark_connected(
+    *, session: WhatsAppSession, phone_number: str | None
+) -> WhatsAppSession:
+    """Store "connected" (and the phone number) on `session`, taking the number from older sessions.
+
+    Lock order, always the same: the organization row (FOR NO KEY UPDATE, which does not block
+    inserts referencing the organization), then the session rows. Every caller for the same
+    organization queues on the first lock, so the number moves atomically and without deadlocks.
+    """
+    Organization.objects.select_for_update(no_key=True).filter(pk=session.organization_id).first()
+    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    phone = phone_digits(phone_number)
+    now = timezone.now()
+
+    if phone:
+        holders = list(
+            WhatsAppSession.objects.select_for_update()
+            .filter(organization_id=current.organization_id, phone_number=phone)
+            .exclude(pk=current.pk)
+            .order_by("pk")
+        )
+        active = [h.pk for h in holders if h.status != Status.DISCONNECTED]
+        inactive = [h.pk for h in holders if h.status == Status.DISCONNECTED]
+        if active:
+            WhatsAppSession.objects.filter(pk__in=active).update(
+                phone_number=None,
+                status=Status.DISCONNECTED,
+                last_error=f"Number reconnected in session {current.session_id}",
+                last_error_at=now,
+                updated_at=now,
+            )
+        if inactive:
+            WhatsAppSession.objects.filter(pk__in=inactive).update(
+                phone_number=None, updated_at=now
+            )
+        if holders:
+            logger.info(
+                "phone %s moved to session %s from %s",
+                phone,
+                current.session_id,
+                ", ".join(h.session_id for h in holders),
+            )
+        current.phone_number = phone
+
+    current.status = Status.CONNECTED
+    current.last_error = ""
+    current.last_error_at = None
+    current.save(
+        update_fields=["phone_number", "status", "last_error", "last_error_at", "updated_at"]
+    )
+    return current
+
+
+@transaction.atomic
+def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) -> WhatsAppSession:
+    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    current.status = Status.DISCONNECTED
+    current.last_error = _error_text(error, DISCONNECTED_AT_GATEWAY)
+    current.last_error_at = timezone.now()
+    current.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])
+    return current
+
+
+@transaction.atomic
+def session_mark_connecting(
+    *, session: WhatsAppSession, error: str | None = None
+) -> WhatsAppSession:
+    """The gateway is (re)connecting this session: waiting for a QR scan or re-establishing.
+
+    A session that was connected and drops to "connecting" cannot send now: that is recorded as
+    an error, so nobody mistakes it for healthy.
+    """
+    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    fields = ["status", "updated_at"]
+    if error or current.status == Status.CONNECTED:
+        current.last_error = _error_text(error, CONNECTION_LOST)
+        current.last_error_at = timezone.now()
+        fields += ["last_error", "last_error_at"]
+    current.status = Status.CONNECTING
+    current.save(update_fields=fields)
+    return current
+
+
+def session_mark_error(*, session: WhatsAppSession, error: str) -> WhatsAppSession:
+    """Record a failure (e.g. a send answered 503) without changing the status.
+
+    One UPDATE, no lock: the message queue calls this often and must not wait on other writers.
+    """
+    now = timezone.now()
+    text = _error_text(error, "Unknown gateway error")
+    WhatsAppSession.objects.filter(pk=session.pk).update(
+        last_error=text, last_error_at=now, updated_at=now
+    )
+    session.last_error = text
+    session.last_error_at = now
+    session.updated_at = now
+    return session
+
+
+def session_apply_gateway_status(
+    *, session: WhatsAppSession, status: SessionStatus
+) -> WhatsAppSession:
+    """Store what the gateway says about the session (verification, QR polling, data fix)."""
+    if status.status == Status.CONNECTED:
+        return session_mark_connected(session=session, phone_number=status.phone_number)
+    if status.status == Status.DISCONNECTED:
+        return session_mark_disconnected(session=session, error=status.error)
+    return session_mark_connecting(session=session, error=status.error)
+
+
+# --- operations that call the gateway --------------------------------------------------------------
+
+
+def session_create(*, organization: Organization, name: str = "") -> WhatsAppSession:
+    """Start a new session at the gateway, then store it as "connecting".
+
+    The gateway is asked first: when it fails, GatewayError propagates and nothing is written.
+    """
+    session_id = _new_session_id()
+    get_gateway().create_session(session_id)
+    try:
+        with transaction.atomic():
+            return WhatsAppSession.objects.create(
+                organization=organization,
+                session_id=session_id,
+                name=name.strip()[:100],
+                status=Status.CONNECTING,
+            )
+    except Exception:
+        # The row could not be stored: do not leave an orphan session at the gateway.
+        try:
+            get_gateway().delete_session(session_id)
+        except GatewayError:
+            logger.warning("could not delete orphan gateway session %s", session_id)
+        raise
+
+
+@dataclass
+class VerifyResult:
+    session: WhatsAppSession
+    # connected | connecting | disconnected (the gateway's answer), not_found, or unreachable.
+    vps_status: str
+    # Why the truth could not be learned (vps_status "unreachable"), for the page and the API.
+    error: GatewayError | None = field(default=None)
+
+    @property
+    def unreachable(self) -> bool:
+        return self.vps_status == VPS_UNREACHABLE
+
+
+def session_verify(*, session: WhatsAppSession) -> VerifyResult:
+    """Ask the gateway for the session's real status and store it.
+
+    Unreachable gateway (or any answer we cannot trust): nothing is changed.
+    """
+    try:
+        status = get_gateway().get_status(session.session_id)
+    except GatewayError as exc:
+        if exc.code == "not_found":
+            updated = session_mark_disconnected(session=session, error=NOT_FOUND_AT_GATEWAY)
+            return VerifyResult(session=updated, vps_status=VPS_NOT_FOUND)
+        logger.warning("verify %s: gateway failed: %s", session.session_id, exc)
+        session.refresh_from_db()
+        return VerifyResult(session=session, vps_status=VPS_UNREACHABLE, error=exc)
+    updated = session_apply_gateway_status(session=session, status=status)
+    return VerifyResult(session=updated, vps_status=status.status)
+
+
+def session_verify_many(*, session_ids: list) -> dict[str, int]:
+    """Verify several sessions (by row id); one failing does not stop the others."""
+    counts = {"checked": 0, "connected": 0, "connecting": 0, "disconnected": 0, "unreachable": 0}
+    for pk in session_ids:
+        session = WhatsAppSession.objects.filter(pk=pk).first()
+        if session is None:
+            continue
+        result = session_verify(session=session)
+        counts["checked"] += 1
+        key = VPS_UNREACHABLE if result.unreachable else result.session.status
+        counts[key] += 1
+    return counts
+
+
+def session_logout(*, session: WhatsAppSession) -> WhatsAppSession:
+    """Log the number out at the gateway; the session goes to history and frees its number."""
+    try:
+        get_gateway().delete_session(session.session_id)
+    except GatewayError as exc:
+        if exc.code != "not_found":  # already gone at the gateway: logging out is done
+            raise
+    with transaction.atomic():
+        current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+        current.status = Status.DISCONNECTED
+        current.phone_number = None
+        current.last_error = LOGGED_OUT
+        current.last_error_at = timezone.now()
+        current.save(
+            update_fields=["status", "phone_number", "last_error", "last_error_at", "updated_at"]
+        )
+        return current
+
+
+def session_reconnect(*, session: WhatsAppSession) -> WhatsAppSession:
+    """Restart the session at the gateway: it shows a QR code again until the phone scans it."""
+    get_gateway().create_session(session.session_id)
+    with transaction.atomic():
+        current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+        current.status = Status.CONNECTING
+        current.save(update_fields=["status", "updated_at"])
+        return current
+
+
+@dataclass
+class QrPoll:
+    session: WhatsAppSession
+    qr: str | None = None  # the text to encode as a QR code, while connecting
+
+    @property
+    def status(self) -> str:
+        return self.session.status
+
+
+def session_poll_qr(*, session: WhatsAppSession) -> QrPoll:
+    """One QR-polling step: the current QR text while connecting, else the stored outcome.
+
+    When the gateway has no QR any more, its status says why; "connected" is stored through
+    `session_mark_connected` before anyone is told.
+    """
+    session.refresh_from_db()
+    if session.status == Status.CONNECTED:  # e.g. the status webhook was faster
+        return QrPoll(session=session)
+    gateway = get_gateway()
+    qr = gateway.get_qr(session.session_id)
+    if qr is not None:
+        if session.status != Status.CONNECTING:
+            session = session_mark_connecting(session=session)
+        return QrPoll(session=session, qr=qr)
+    try:
+        status = gateway.get_status(session.session_id)
+    except GatewayError as exc:
+        if exc.code != "not_found":
+            raise
+        return QrPoll(
+            session=session_mark_disconnected(session=session, error=NOT_FOUND_AT_GATEWAY)
+        )
+    if status.status == Status.CONNECTING and session.status == Status.CONNECTING:
+        return QrPoll(session=session)  # between two QR codes
+    return QrPoll(session=session_apply_gateway_status(session=session, status=status))
+
+
+# --- data fix ---------------------------------------------------------------------------------------
+
+
+def sessions_release_stuck(*, dry_run: bool = False) -> list[str]:
+    """Repair sessions left inconsistent by older code; returns one line per change (or plan).
+
+    1. Sessions stored "connecting", and "connected" ones without a phone number, are checked
+       against the gateway and get what it says. A session the gateway reports connected with
+       number P takes P from the older session holding it (the case the unique constraint used to
+       block, leaving the new session "connecting" for ever).
+    2. Sessions the gateway no longer knows are marked disconnected.
+    An unreachable gateway changes nothing; the line says so.
+    """
+    lines: list[str] = []
+    prefix = "would " if dry_run else ""
+    suspects = list(
+        WhatsAppSession.objects.filter(
+            Q(status=Status.CONNECTING) | Q(status=Status.CONNECTED, phone_number__isnull=True)
+        )
+        .select_related("organization")
+        .order_by("created_at")
+    )
+    gateway = get_gateway()
+    for session in suspects:
+        label = f"session {session.session_id} ({session.organization.name})"
+        try:
+            status = gateway.get_status(session.session_id)
+        except GatewayError as exc:
+            if exc.code == "not_found":
+                lines.append(f"{label}: not found at the gateway → {prefix}mark disconnected")
+                if not dry_run:
+                    session_mark_disconnected(session=session, error=NOT_FOUND_AT_GATEWAY)
+                continue
+            lines.append(f"{label}: gateway unreachable, left unchanged ({exc.message})")
+            continue
+
+        if status.status == Status.CONNECTED:
+            phone = phone_digits(status.phone_number)
+            holders = (
+                list(
+                    WhatsAppSession.objects.filter(
+                        organization_id=session.organization_id, phone_number=phone
+                    ).exclude(pk=session.pk)
+                )
+                if phone
+                else []
+            )
+            for holder in holders:
+                lines.append(
+                    f"{label}: {prefix}release number {phone} from older session "
+                    f"{holder.session_id} ({holder.status})"
+                )
+            lines.append(f"{label}: {prefix}mark connected as {phone or 'unknown number'}")
+            if not dry_run:
+                session_mark_connected(session=session, phone_number=status.phone_number)
+        elif status.status == Status.DISCONNECTED:
+            lines.append(
+                f"{label}: disconnected at the gateway → {prefix}mark disconnected"
+                f" ({status.error or DISCONNECTED_AT_GATEWAY})"
+            )
+            if not dry_run:
+                session_mark_disconnected(session=session, error=status.error)
+        elif session.status != Status.CONNECTING:
+            lines.append(f"{label}: connecting at the gateway → {prefix}mark connecting")
+            if not dry_run:
+                session_mark_connecting(session=session, error=status.error)
+        else:
+            lines.append(f"{label}: still waiting for a QR scan at the gateway, left unchanged")
+    return lines
+
+
+def sessions_clear_phone_number(*, session_ids: list) -> int:
+    """Free the numbers of these sessions (admin data fix); returns how many held one."""
+    with transaction.atomic():
+        return WhatsAppSession.objects.filter(
+            pk__in=session_ids, phone_number__isnull=False
+        ).update(phone_number=None, updated_at=timezone.now())

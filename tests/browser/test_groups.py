@@ -1,0 +1,49 @@
+"""The groups section of the sessions page in a real browser, against the real simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from groups_app.models import WhatsAppGroup
+from tests import factories
+from whatsapp_crm.models import OrganizationMember
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_syncs_groups_and_shows_the_toast_and_the_list_without_reload(
+    logged_in_page, live_server, live_gateway_simulator, screenshot
+):
+    page = logged_in_page
+    organization = OrganizationMember.objects.get(user__username="browser").organization
+    session = factories.session_create(
+        organization=organization, session_id="wa_demo_browser", name="Demo phone"
+    )
+    page.goto(f"{live_server.url}/settings/whatsapp/")
+    section = page.locator(f"#groups-{session.id}")
+    sync = section.get_by_role("button", name="Sync Groups")
+    sync.wait_for()
+    assert section.locator("tr[data-group-jid]").count() == 0
+    page.evaluate("window.__notReloaded = true")
+
+    sync.click()
+
+    toast = page.locator(".toast", has_text="Saved 28 groups")
+    toast.wait_for()
+    rows = section.locator("tr[data-group-jid]")
+    rows.first.wait_for()
+    assert rows.count() == 28
+    assert section.locator(".tag", has_text="Announcement").count() == 3
+    assert "Nova Lights Community" not in section.inner_text()
+    assert page.evaluate("window.__notReloaded") is True  # swapped in place, no reload
+    assert WhatsAppGroup.objects.filter(session=session, is_active=True).count() == 28
+    screenshot("after-sync")
+
+    section.get_by_role("searchbox").fill("fan club")
+    page.wait_for_function(
+        f"document.querySelectorAll('#groups-{session.id} tr[data-group-jid]').length < 28"
+    )
+    names = section.locator("tr[data-group-jid] td:first-child").all_inner_texts()
+    assert names
+    assert all("Fan Club" in name for name in names)
+    screenshot("filtered")

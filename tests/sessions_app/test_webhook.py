@@ -1,0 +1,243 @@
+"""POST /api/webhooks/whatsapp/status/ — auth, validation, inbox, replay, and never a 5xx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from sessions_app.models import WhatsAppSession
+from tests import factories
+from tests.sessions_app.conftest import load_fixture
+from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.webhooks import webhook_signature
+
+Status = WhatsAppSession.Status
+URL = "/api/webhooks/whatsapp/status/"
+
+
+@pytest.fixture
+def fixture_session(organization):
+    return factories.session_create(
+        organization=organization, session_id="wa_fixture_session", status=Status.CONNECTING
+    )
+
+
+def post_json(client: APIClient, payload: object, url: str = URL, **headers: str):
+    return client.post(url, json.dumps(payload), content_type="application/json", **headers)
+
+
+def test_it_marks_the_session_connected(webhook_client, fixture_session):
+    response = post_json(webhook_client, load_fixture("session_status_connected.json"))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "session": str(fixture_session.id),
+        "status": "connected",
+    }
+    fixture_session.refresh_from_db()
+    assert fixture_session.status == Status.CONNECTED
+    assert fixture_session.phone_number == "4915123456789"
+    event = WebhookEvent.objects.get(source="session_status", outcome="applied")
+    assert event.reference == "wa_fixture_session"
+    assert event.event_key == "id:evt_3f1c2a9e5b7d4c10a1b2c3d4e5f60718"
+
+
+def test_it_marks_the_session_disconnected_with_the_error(webhook_client, fixture_session):
+    response = post_json(webhook_client, load_fixture("session_status_disconnected.json"))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "disconnected"
+    fixture_session.refresh_from_db()
+    assert fixture_session.status == Status.DISCONNECTED
+    assert fixture_session.last_error == "Connection closed by WhatsApp"
+    assert fixture_session.last_error_at is not None
+
+
+def test_it_marks_the_session_connecting(webhook_client, organization):
+    session = factories.session_create(
+        organization=organization, session_id="wa_fixture_session", status=Status.CONNECTED
+    )
+
+    response = post_json(webhook_client, load_fixture("session_status_connecting.json"))
+
+    assert response.status_code == 200
+    session.refresh_from_db()
+    assert session.status == Status.CONNECTING
+    assert session.last_error  # a connected session that drops is an error worth showing
+
+
+def test_it_accepts_the_path_without_trailing_slash(webhook_client, fixture_session):
+    response = post_json(
+        webhook_client, load_fixture("session_status_connected.json"), url=URL.rstrip("/")
+    )
+
+    assert response.status_code == 200
+
+
+def test_it_answers_a_replay_as_duplicate_without_applying_it_twice(
+    webhook_client, fixture_session
+):
+    payload = load_fixture("session_status_disconnected.json")
+    first = post_json(webhook_client, payload)
+    fixture_session.refresh_from_db()
+    first_error_at = fixture_session.last_error_at
+
+    replay = post_json(webhook_client, payload)
+
+    assert first.status_code == 200
+    assert replay.status_code == 200
+    assert replay.json() == {"success": True, "duplicate": True}
+    fixture_session.refresh_from_db()
+    assert fixture_session.last_error_at == first_error_at
+    outcomes = sorted(WebhookEvent.objects.values_list("outcome", flat=True))
+    assert outcomes == ["applied", "duplicate"]
+
+
+def test_it_recognises_a_replay_without_id_by_its_body(webhook_client, fixture_session):
+    payload = load_fixture("session_status_connected.json")
+    del payload["id"]
+
+    post_json(webhook_client, payload)
+    replay = post_json(webhook_client, payload)
+
+    assert replay.json()["duplicate"] is True
+
+
+def test_it_refuses_a_missing_api_key(client, fixture_session):
+    response = post_json(client, load_fixture("session_status_connected.json"))
+
+    assert response.status_code == 401
+    fixture_session.refresh_from_db()
+    assert fixture_session.status == Status.CONNECTING
+    assert WebhookEvent.objects.get().outcome == "unauthorized"
+
+
+def test_it_refuses_a_wrong_api_key(client, fixture_session):
+    response = post_json(
+        client, load_fixture("session_status_connected.json"), HTTP_X_API_KEY="wrong"
+    )
+
+    assert response.status_code == 401
+    assert response.json()["success"] is False
+
+
+def test_it_requires_the_hmac_signature_when_a_secret_is_set(
+    settings, webhook_client, fixture_session
+):
+    settings.WEBHOOK_HMAC_SECRET = "s3cret"
+    raw = json.dumps(load_fixture("session_status_connected.json")).encode()
+
+    unsigned = webhook_client.post(URL, raw, content_type="application/json")
+    wrong = webhook_client.post(
+        URL, raw, content_type="application/json", HTTP_X_WEBHOOK_HMAC="00" * 64
+    )
+    signed = webhook_client.post(
+        URL,
+        raw,
+        content_type="application/json",
+        HTTP_X_WEBHOOK_HMAC=webhook_signature("s3cret", raw),
+    )
+
+    assert unsigned.status_code == 401
+    assert wrong.status_code == 401
+    assert signed.status_code == 200
+
+
+def test_it_refuses_malformed_json(webhook_client, fixture_session):
+    response = webhook_client.post(URL, b'{"sessionId": ', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+
+
+def test_it_lists_the_missing_fields(webhook_client, fixture_session):
+    response = post_json(webhook_client, {"event": "session_status"})
+
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert set(details) == {"sessionId", "status"}
+
+
+def test_it_refuses_an_unknown_status(webhook_client, fixture_session):
+    payload = load_fixture("session_status_connected.json", status="online")
+
+    response = post_json(webhook_client, payload)
+
+    assert response.status_code == 400
+    assert "status" in response.json()["details"]
+
+
+def test_it_refuses_a_phone_number_that_is_not_one(webhook_client, fixture_session):
+    payload = load_fixture("session_status_connected.json", phoneNumber="call me maybe")
+
+    response = post_json(webhook_client, payload)
+
+    assert response.status_code == 400
+    assert "phoneNumber" in response.json()["details"]
+    fixture_session.refresh_from_db()
+    assert fixture_session.status == Status.CONNECTING
+
+
+def test_it_answers_404_for_an_unknown_session(webhook_client, fixture_session):
+    payload = load_fixture("session_status_connected.json", sessionId="wa_nobody")
+
+    response = post_json(webhook_client, payload)
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "Unknown session"
+    assert WebhookEvent.objects.get().outcome == "rejected"
+    # A refused event does not own its id: once the session exists, the retry is applied.
+    factories.session_create(organization=fixture_session.organization, session_id="wa_nobody")
+    assert post_json(webhook_client, payload).status_code == 200
+
+
+# --- property-based: nothing a gateway (or an attacker with the key) sends causes a 5xx -------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+# Payloads shaped like the real event, with arbitrary values in the known fields.
+status_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event": st.sampled_from(["session_status", "message_error"]) | json_values,
+        "sessionId": st.sampled_from(["wa_fixture_session", "wa_unknown", ""]) | json_values,
+        "status": st.sampled_from(["connected", "disconnected", "connecting"]) | json_values,
+        "phoneNumber": st.sampled_from(["4915123456789", "+49 151 1", "x@s.whatsapp.net"])
+        | json_values,
+        "error": json_values,
+        "id": json_values,
+    },
+)
+
+HYPOTHESIS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@HYPOTHESIS
+@given(payload=json_values | status_like)
+def test_it_never_answers_5xx_for_any_json(webhook_client, fixture_session, payload):
+    response = post_json(webhook_client, payload)
+
+    assert response.status_code < 500, response.content
+    assert response.status_code in {200, 400, 404}
+
+
+@HYPOTHESIS
+@given(raw=st.binary(max_size=300))
+def test_it_never_answers_5xx_for_any_bytes(webhook_client, fixture_session, raw):
+    response = webhook_client.post(URL, raw, content_type="application/json")
+
+    assert response.status_code < 500, response.content
