@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from groups_app.admin import sync_groups_action
 from sessions_app import services
 from sessions_app.models import WhatsAppSession
 
@@ -25,7 +26,7 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "created_at", "updated_at"]
     list_select_related = ["organization"]
     ordering = ["-created_at"]
-    actions = ["verify_against_gateway", "clear_phone_number"]
+    actions = ["verify_against_gateway", "clear_phone_number", sync_groups_action]
 
     @admin.action(description="Verify against gateway")
     def verify_against_gateway(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -262,11 +262,14 @@ class VpsGateway:
                     f"Gateway unreachable: connection to {self.base_url} refused.",
                     code="unreachable",
                 ) from exc
+            reason, mid_request = _broken_reason(exc)
             raise GatewayError(
-                f"The connection to the gateway broke: {_short(exc)}",
+                f"Gateway unreachable: {reason}."
+                if not mid_request
+                else f"The connection to the gateway broke before it answered ({reason}).",
                 code="unreachable",
-                # A reset after sending the request leaves the outcome unknown.
-                ambiguous=True,
+                # A connection that broke after the request was sent leaves the outcome unknown.
+                ambiguous=mid_request,
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise GatewayError(
@@ -359,6 +362,20 @@ def _is_refused(exc: BaseException) -> bool:
             )
         )
     return False
+
+
+def _broken_reason(exc: BaseException) -> tuple[str, bool]:
+    """A short reason, and whether the request may have reached the gateway."""
+    text = str(exc)
+    if "RemoteDisconnected" in text or "closed connection" in text or "aborted" in text:
+        return "the gateway closed the connection", True
+    if "reset" in text.lower():
+        return "connection reset", True
+    if "Name or service not known" in text or "NameResolution" in text or "getaddrinfo" in text:
+        return "the gateway host name cannot be resolved", False
+    if "No route to host" in text or "Network is unreachable" in text:
+        return "no route to the gateway host", False
+    return "network error", True
 
 
 def _short(exc: BaseException) -> str:

@@ -214,3 +214,31 @@ def test_it_times_out_every_call(settings):
         with pytest.raises(GatewayError):
             call()
     assert all(t is not None and t[1] == 3.0 for t in calls)
+
+
+@responses.activate
+def test_it_words_a_dropped_connection_for_people_and_marks_it_ambiguous(gw):
+    responses.post(
+        f"{BASE}/send",
+        body=requests.exceptions.ConnectionError(
+            "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))"
+        ),
+    )
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert err.value.message == (
+        "The connection to the gateway broke before it answered (the gateway closed the connection)."
+    )
+    assert err.value.ambiguous is True
+
+
+@responses.activate
+def test_it_treats_an_unresolvable_host_as_unreachable_and_not_ambiguous(gw):
+    responses.post(
+        f"{BASE}/send",
+        body=requests.exceptions.ConnectionError("NameResolutionError: Name or service not known"),
+    )
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert err.value.message == "Gateway unreachable: the gateway host name cannot be resolved."
+    assert err.value.ambiguous is False
