@@ -142,7 +142,8 @@ def generate_groups(session_id: str, count: int) -> list[dict[str, Any]]:
             parent = parents[(index - 2) % len(parents)]
             group = {
                 "id": jid,
-                "subject": parent["subject"].removesuffix(" Community") + " Announcements",
+                "subject": parent["subject"].removesuffix(" Community")
+                + (" Announcements" if index < 4 else " News"),
                 "size": max(2, parent["size"] - size_seed % 20),
                 "isCommunity": False,
                 "isCommunityAnnounce": True,
@@ -413,16 +414,14 @@ class GatewaySimulator:
             if phone_number:
                 self._preset_phones[session_id] = phone_number
             session = self._get_session(session_id) or self._new_session(session_id, "connecting")
-            event = self._mark_connected(session)
-        self._queue_status(event)
+            self._queue_status_locked(self._mark_connected(session))
 
     def disconnect(
         self, session_id: str, error: str | None = "Connection closed by WhatsApp"
     ) -> None:
         with self._lock:
             session = self._get_session(session_id) or self._new_session(session_id, "connecting")
-            event = self._mark_disconnected(session, error)
-        self._queue_status(event)
+            self._queue_status_locked(self._mark_disconnected(session, error))
 
     def set_phone(self, session_id: str, phone_number: str) -> None:
         """The number the session gets at its next connect."""
@@ -575,13 +574,13 @@ class GatewaySimulator:
 
     def _mark_connected(self, session: _Session) -> dict[str, Any] | None:
         session.connect_due = None
-        if session.status == "connected":
+        phone = self._preset_phones.get(session.session_id) or demo_phone_number(session.session_id)
+        if session.status == "connected" and session.phone_number == phone:
             return None
+        # A connected session given another number reports it like a re-link with a new phone.
         session.status = "connected"
         session.error = None
-        session.phone_number = self._preset_phones.get(session.session_id) or demo_phone_number(
-            session.session_id
-        )
+        session.phone_number = phone
         return session.as_status()
 
     def _mark_disconnected(self, session: _Session, error: str | None) -> dict[str, Any] | None:
@@ -638,10 +637,6 @@ class GatewaySimulator:
             self._wakeup.wait(max(0.0, next_due - time.monotonic()))
 
     # --- webhooks -----------------------------------------------------------------------------------
-    def _queue_status(self, status: dict[str, Any] | None) -> None:
-        with self._lock:
-            self._queue_status_locked(status)
-
     def _queue_status_locked(self, status: dict[str, Any] | None) -> None:
         if status is not None:
             payload = {"event": "session_status", "id": _event_id(), **status}
