@@ -1,0 +1,210 @@
+"""JSON API for artists, the phone lookup and the member sync (INTERFACE.md §6)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from artists_app import selectors, services
+from artists_app.models import Artist
+from whatsapp_crm.api import OrganizationAPIView
+
+ARTIST_FIELDS = [
+    "id",
+    "name",
+    "whatsapp_group_id",
+    "whatsapp_group_name",
+    "member_count",
+    "member_sync_status",
+    "member_sync_error",
+    "last_member_sync_at",
+    "member_sync_attempted_at",
+    "created_at",
+    "updated_at",
+]
+
+
+class ArtistOutputSerializer(serializers.ModelSerializer):
+    member_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artist
+        fields = ARTIST_FIELDS
+        read_only_fields = ARTIST_FIELDS
+        ref_name = "Artist"
+
+    def get_member_count(self, obj: Artist) -> int:
+        count = getattr(obj, "member_count", None)
+        return count if count is not None else obj.group_members.count()
+
+
+def _artist_or_404(view: OrganizationAPIView, pk: str) -> Artist:
+    artist = selectors.artist_get(organization=view.organization, artist_id=pk)
+    if artist is None:
+        raise Http404("No such artist.")
+    return artist
+
+
+class ArtistListApi(OrganizationAPIView):
+    """GET /api/artists/ — the organization's artists with their sync state."""
+
+    @extend_schema(responses=ArtistOutputSerializer(many=True), operation_id="artists_list")
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.artist_list(organization=self.organization), request, view=self
+        )
+        return paginator.get_paginated_response(ArtistOutputSerializer(page, many=True).data)
+
+
+class ArtistCreateApi(OrganizationAPIView):
+    """POST /api/artists/ — with a group id, the group's member sync is queued after commit."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        whatsapp_group_id = serializers.CharField(
+            max_length=120, required=False, allow_blank=True, default=""
+        )
+
+        class Meta:
+            ref_name = "ArtistCreateInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ArtistOutputSerializer},
+        operation_id="artists_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ArtistCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        artist = services.artist_create(organization=self.organization, **serializer.validated_data)
+        return Response(ArtistOutputSerializer(artist).data, status=201)
+
+
+class ArtistCollectionApi(ArtistListApi, ArtistCreateApi):
+    """/api/artists/: GET lists, POST creates."""
+
+
+class ArtistDetailApi(OrganizationAPIView):
+    """GET / PATCH /api/artists/{id}/ — a changed group id queues a member sync after commit."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        whatsapp_group_id = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "ArtistUpdateInput"
+
+    @extend_schema(responses=ArtistOutputSerializer, operation_id="artists_retrieve")
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(ArtistOutputSerializer(_artist_or_404(self, pk)).data)
+
+    @extend_schema(
+        request=InputSerializer, responses=ArtistOutputSerializer, operation_id="artists_update"
+    )
+    def patch(self, request: Request, pk: str) -> Response:
+        artist = _artist_or_404(self, pk)
+        serializer = ArtistDetailApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        artist = services.artist_update(artist=artist, **serializer.validated_data)
+        return Response(ArtistOutputSerializer(artist).data)
+
+
+class ArtistLookupApi(OrganizationAPIView):
+    """POST /api/lookup-whatsapp-groups/ — which artists' groups have this phone number?
+
+    Any spelling works ("+49 151 2345 6789", "0151 23456789", "49-151-…"). Answers from the
+    member cache in one indexed query; WHAPI is never called.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=64, trim_whitespace=True)
+
+        class Meta:
+            ref_name = "ArtistLookupInput"
+
+    class OutputSerializer(serializers.Serializer):
+        success = serializers.BooleanField()
+        phone = serializers.CharField(help_text="The number as looked up: international digits.")
+        artists = inline_serializer(
+            "ArtistLookupMatch",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "whatsapp_group_id": serializers.CharField(),
+                "whatsapp_group_name": serializers.CharField(),
+                "member_rank": serializers.ChoiceField(choices=["creator", "admin", "member"]),
+            },
+            many=True,
+        )
+        count = serializers.IntegerField()
+        cached = serializers.BooleanField()
+
+        class Meta:
+            ref_name = "ArtistLookupResult"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: OpenApiResponse(description="Not a phone number")},
+        operation_id="artists_lookup_by_phone",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ArtistLookupApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = selectors.artist_lookup_by_phone(
+            organization=self.organization, phone=serializer.validated_data["phone"]
+        )
+        return Response(
+            {
+                "success": True,
+                "phone": result.phone,
+                "artists": [match.as_dict() for match in result.matches],
+                "count": len(result.matches),
+                "cached": True,
+            }
+        )
+
+
+class GroupMembersSyncApi(OrganizationAPIView):
+    """POST /api/sync-whatsapp-group-members/ — queue a member sync of one artist or all.
+
+    202 with the task id; follow its progress at status_url (GET /api/tasks/{id}/).
+    """
+
+    class InputSerializer(serializers.Serializer):
+        artist_id = serializers.UUIDField(required=False, allow_null=True)
+
+        class Meta:
+            ref_name = "GroupMembersSyncInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: inline_serializer(
+                "GroupMembersSyncQueued",
+                {
+                    "success": serializers.BooleanField(),
+                    "task_id": serializers.UUIDField(),
+                    "status_url": serializers.CharField(),
+                },
+            )
+        },
+        operation_id="artists_sync_members",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = GroupMembersSyncApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        artist_id = serializer.validated_data.get("artist_id")
+        artist = _artist_or_404(self, str(artist_id)) if artist_id else None
+        run = services.group_members_sync_start(organization=self.organization, artist=artist)
+        # reverse() of the optional-slash pattern drops the slash; the canonical URL has it.
+        path = reverse("api-task-detail", kwargs={"task_id": str(run.pk)}).rstrip("/") + "/"
+        status_url = request.build_absolute_uri(path)
+        return Response(
+            {"success": True, "task_id": str(run.pk), "status_url": status_url}, status=202
+        )
