@@ -187,8 +187,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir.parent / "celery-processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir.parent / "celery-control"),
     }
-    for _folder in (_broker_dir, _broker_dir.parent / "celery-processed"):
+    for _folder in (
+        _broker_dir,
+        _broker_dir.parent / "celery-processed",
+        _broker_dir.parent / "celery-control",
+    ):
         _folder.mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
