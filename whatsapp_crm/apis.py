@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,7 @@ class TaskRunDetailApi(OrganizationAPIView):
         def get_progress(self, obj: TaskRun) -> dict[str, int]:
             return {"done": obj.done, "total": obj.total}
 
+    @extend_schema(responses=OutputSerializer, operation_id="tasks_retrieve")
     def get(self, request: Request, task_id: str) -> Response:
         run = get_object_or_404(TaskRun, id=task_id, organization=self.organization)
         return Response(self.OutputSerializer(run).data)
