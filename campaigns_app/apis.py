@@ -1,0 +1,310 @@
+"""JSON API (INTERFACE.md §6) and the message-error webhook (§5) of the queue and campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns_app import selectors, services
+from campaigns_app.models import (
+    NotificationCampaign,
+    NotificationCampaignGroup,
+    ScheduledWhatsAppMessage,
+)
+from sessions_app.models import WhatsAppSession
+from whatsapp_crm.api import OrganizationAPIView
+from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.webhooks import WebhookRejected, WebhookResult, WebhookView
+
+
+class ScheduledMessageOutputSerializer(serializers.ModelSerializer):
+    organization_id = serializers.UUIDField(read_only=True)
+    session_id = serializers.UUIDField(read_only=True)
+    session = serializers.UUIDField(source="session_id", read_only=True)
+    campaign_group_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ScheduledWhatsAppMessage
+        fields = [
+            "id",
+            "organization_id",
+            "session_id",
+            "session",
+            "recipient_jid",
+            "message",
+            "scheduled_for",
+            "status",
+            "retry_count",
+            "error_message",
+            "vps_error",
+            "message_id",
+            "sent_at",
+            "next_attempt_at",
+            "client_message_id",
+            "campaign_group_id",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class CampaignGroupOutputSerializer(serializers.ModelSerializer):
+    campaign_id = serializers.UUIDField(read_only=True)
+    group_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = NotificationCampaignGroup
+        fields = [
+            "id",
+            "campaign_id",
+            "group_id",
+            "group_jid",
+            "group_name",
+            "status",
+            "message_id",
+            "error_message",
+            "sent_at",
+        ]
+
+
+class CampaignOutputSerializer(serializers.ModelSerializer):
+    organization_id = serializers.UUIDField(read_only=True)
+    session_id = serializers.UUIDField(read_only=True)
+    session = serializers.UUIDField(source="session_id", read_only=True)
+    groups = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NotificationCampaign
+        fields = [
+            "id",
+            "organization_id",
+            "session_id",
+            "session",
+            "name",
+            "message",
+            "status",
+            "total_groups",
+            "sent_count",
+            "failed_count",
+            "scheduled_for",
+            "created_at",
+            "finished_at",
+            "groups",
+        ]
+
+    @extend_schema_field(CampaignGroupOutputSerializer(many=True))
+    def get_groups(self, obj: NotificationCampaign) -> list[dict[str, Any]]:
+        rows = selectors.campaign_groups(campaign=obj)
+        return CampaignGroupOutputSerializer(rows, many=True).data
+
+
+class CampaignListOutputSerializer(CampaignOutputSerializer):
+    class Meta(CampaignOutputSerializer.Meta):
+        fields = [f for f in CampaignOutputSerializer.Meta.fields if f != "groups"]
+
+
+def _session_of(view: OrganizationAPIView, session_id: Any) -> WhatsAppSession:
+    return get_object_or_404(WhatsAppSession, id=session_id, organization=view.organization)
+
+
+class ScheduledMessageCollectionApi(OrganizationAPIView):
+    """GET: the organization's queue rows (?status=…). POST: schedule one message."""
+
+    class InputSerializer(serializers.Serializer):
+        session = serializers.UUIDField()
+        recipient_jid = serializers.CharField(max_length=100)
+        message = serializers.CharField(max_length=4096)
+        scheduled_for = serializers.DateTimeField(required=False, allow_null=True)
+
+    @extend_schema(
+        responses=ScheduledMessageOutputSerializer(many=True),
+        operation_id="scheduled_messages_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=list(ScheduledWhatsAppMessage.Status.values))
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        if status and status not in ScheduledWhatsAppMessage.Status.values:
+            status = "__none__"
+        qs = selectors.scheduled_message_list(organization=self.organization, status=status)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(
+            ScheduledMessageOutputSerializer(page, many=True).data
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: ScheduledMessageOutputSerializer,
+            404: OpenApiResponse(description="Unknown session"),
+        },
+        operation_id="scheduled_messages_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        row = services.scheduled_message_create(
+            organization=self.organization,
+            session=_session_of(self, data["session"]),
+            recipient_jid=data["recipient_jid"],
+            message=data["message"],
+            scheduled_for=data.get("scheduled_for"),
+            created_by=request.user,
+        )
+        return Response(ScheduledMessageOutputSerializer(row).data, status=201)
+
+
+class ScheduledMessageDetailApi(OrganizationAPIView):
+    @extend_schema(
+        responses=ScheduledMessageOutputSerializer, operation_id="scheduled_messages_retrieve"
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        row = get_object_or_404(ScheduledWhatsAppMessage, id=pk, organization=self.organization)
+        return Response(ScheduledMessageOutputSerializer(row).data)
+
+
+class CampaignCollectionApi(OrganizationAPIView):
+    """GET: the organization's campaigns. POST: create one (its groups are queued at once)."""
+
+    class InputSerializer(serializers.Serializer):
+        session = serializers.UUIDField()
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        message = serializers.CharField(max_length=4096)
+        group_ids = serializers.ListField(
+            child=serializers.UUIDField(), allow_empty=False, max_length=1000
+        )
+        scheduled_for = serializers.DateTimeField(required=False, allow_null=True)
+
+    @extend_schema(responses=CampaignListOutputSerializer(many=True), operation_id="campaigns_list")
+    def get(self, request: Request) -> Response:
+        qs = selectors.campaign_list(organization=self.organization)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(CampaignListOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: CampaignOutputSerializer,
+            400: OpenApiResponse(description="Bad input, e.g. a community parent group"),
+        },
+        operation_id="campaigns_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        campaign = services.campaign_create(
+            organization=self.organization,
+            session=_session_of(self, data["session"]),
+            name=data.get("name") or "",
+            message=data["message"],
+            group_ids=data["group_ids"],
+            scheduled_for=data.get("scheduled_for"),
+            created_by=request.user,
+        )
+        return Response(CampaignOutputSerializer(campaign).data, status=201)
+
+
+class CampaignDetailApi(OrganizationAPIView):
+    @extend_schema(responses=CampaignOutputSerializer, operation_id="campaigns_retrieve")
+    def get(self, request: Request, pk: str) -> Response:
+        campaign = get_object_or_404(NotificationCampaign, id=pk, organization=self.organization)
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
+class CampaignRetryFailedApi(OrganizationAPIView):
+    @extend_schema(request=None, responses=CampaignOutputSerializer)
+    def post(self, request: Request, pk: str) -> Response:
+        campaign = get_object_or_404(NotificationCampaign, id=pk, organization=self.organization)
+        queued = services.campaign_retry_failed(campaign=campaign)
+        campaign.refresh_from_db()
+        return Response(
+            {"success": True, "queued": queued, **CampaignOutputSerializer(campaign).data}
+        )
+
+
+class MessageErrorWebhookApi(WebhookView):
+    """`POST /api/webhooks/whatsapp/message-error/`: WhatsApp refused a message after the send."""
+
+    source = services.MESSAGE_ERROR_SOURCE
+
+    class InputSerializer(serializers.Serializer):
+        event = serializers.ChoiceField(choices=["message_error"], required=False)
+        sessionId = serializers.CharField(max_length=100)
+        messageId = serializers.CharField(max_length=200)
+        errorCode = serializers.CharField(max_length=20, required=False, default="")
+        errorMessage = serializers.CharField(
+            max_length=2000, required=False, allow_blank=True, default=""
+        )
+        groupJid = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, allow_null=True
+        )
+        id = serializers.CharField(max_length=200, required=False, allow_null=True)
+
+        class Meta:
+            ref_name = "MessageErrorWebhookInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "MessageErrorWebhookAnswer",
+                {
+                    "success": serializers.BooleanField(),
+                    "matched": serializers.BooleanField(),
+                    "changed": serializers.BooleanField(required=False),
+                    "duplicate": serializers.BooleanField(required=False),
+                    "scheduled_message_id": serializers.UUIDField(required=False),
+                },
+            ),
+            202: OpenApiResponse(description="Send not recorded yet: kept, applied later"),
+            404: OpenApiResponse(description="Unknown session"),
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
+        outcome = services.message_error_apply(
+            session_key=data["sessionId"],
+            message_id=data["messageId"],
+            error_code=data.get("errorCode") or "",
+            error_message=data.get("errorMessage") or "",
+        )
+        if outcome.kind == "unknown_session":
+            raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        if outcome.kind == "pending":
+            # The webhook beat the worker's commit: kept, applied when the send is recorded.
+            return WebhookResult(
+                202,
+                {"success": True, "matched": False},
+                outcome=WebhookEvent.Outcome.PENDING,
+                detail=outcome.detail,
+                reference=data["messageId"],
+            )
+        return WebhookResult(
+            200,
+            {
+                "success": True,
+                "matched": True,
+                "changed": outcome.kind == "applied",
+                "scheduled_message_id": str(outcome.row_id),
+            },
+            detail=outcome.detail,
+            reference=data["messageId"],
+        )

@@ -1,0 +1,94 @@
+"""Reads for the campaigns and queue pages and APIs (always scoped to one organization)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from campaigns_app.models import (
+    NotificationCampaign,
+    NotificationCampaignGroup,
+    ScheduledWhatsAppMessage,
+)
+from groups_app.models import WhatsAppGroup
+from sessions_app.models import WhatsAppSession
+from whatsapp_crm.models import Organization
+
+Msg = ScheduledWhatsAppMessage
+
+# While a row is this young after its send, a late WhatsApp error (420) may still turn it failed.
+LATE_ERROR_WINDOW_SECONDS = 30
+
+
+def campaign_list(*, organization: Organization) -> QuerySet[NotificationCampaign]:
+    return NotificationCampaign.objects.filter(organization=organization).select_related("session")
+
+
+def campaign_groups(*, campaign: NotificationCampaign) -> QuerySet[NotificationCampaignGroup]:
+    """Group rows with their queue row (retry count, next attempt, queue status)."""
+    return campaign.groups.select_related("scheduled_message").order_by("group_name", "group_jid")
+
+
+def scheduled_message_list(
+    *, organization: Organization, status: str | None = None
+) -> QuerySet[ScheduledWhatsAppMessage]:
+    qs = Msg.objects.filter(organization=organization).select_related(
+        "session", "campaign_group__campaign"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at")
+
+
+def queue_status_counts(*, organization: Organization) -> dict[str, int]:
+    counts = {value: 0 for value, _ in Msg.Status.choices}
+    for row in (
+        Msg.objects.filter(organization=organization)
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def queue_is_active(*, rows: list[ScheduledWhatsAppMessage]) -> bool:
+    """Whether a page showing `rows` should keep polling (work in flight, or late errors due)."""
+    recent = timezone.now().timestamp() - LATE_ERROR_WINDOW_SECONDS
+    return any(
+        row.status in (Msg.Status.PENDING, Msg.Status.SENDING)
+        or (row.status == Msg.Status.SENT and row.sent_at and row.sent_at.timestamp() > recent)
+        for row in rows
+    )
+
+
+def session_choices(*, organization: Organization) -> list[WhatsAppSession]:
+    return list(
+        WhatsAppSession.objects.filter(organization=organization).order_by("name", "created_at")
+    )
+
+
+def sendable_groups(*, organization: Organization, session: WhatsAppSession) -> Any:
+    """Groups a campaign may target: the groups app's rule when it has one."""
+    try:
+        from groups_app.selectors import group_list
+    except ImportError:  # groups_app without selectors (older checkout)
+        return WhatsAppGroup.objects.filter(
+            organization=organization, session=session, is_active=True, is_community=False
+        ).order_by("group_name")
+    return group_list(organization=organization, session=session, sendable_only=True)
+
+
+def campaign_group_choices(
+    *, organization: Organization, session: WhatsAppSession
+) -> dict[str, Any]:
+    """Groups a campaign may target, and the community parents shown as impossible to pick."""
+    sendable = list(sendable_groups(organization=organization, session=session))
+    parents = list(
+        WhatsAppGroup.objects.filter(
+            organization=organization, session=session, is_community=True, is_active=True
+        ).order_by("group_name")
+    )
+    return {"groups": sendable, "community_parents": parents}
