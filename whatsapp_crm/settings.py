@@ -175,6 +175,11 @@ QUEUE_BATCH_SIZE = env.int("QUEUE_BATCH_SIZE", default=50)
 QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=120)
 # Sends per session per minute; 0 disables the limit (benchmarks only).
 QUEUE_SESSION_RATE_PER_MINUTE = env.int("QUEUE_SESSION_RATE_PER_MINUTE", default=20)
+# Back-off after a temporary failure (503 not connected): base * 2^retries, capped, with jitter.
+QUEUE_RETRY_BASE_SECONDS = env.float("QUEUE_RETRY_BASE_SECONDS", default=30)
+QUEUE_RETRY_MAX_SECONDS = env.float("QUEUE_RETRY_MAX_SECONDS", default=900)
+# How many batches one dispatch tick hands to the workers.
+QUEUE_DISPATCH_BATCHES = env.int("QUEUE_DISPATCH_BATCHES", default=4)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -68,7 +68,11 @@ def test_it_runs_a_task_on_a_real_worker_with_the_filesystem_broker(tmp_path):
         (tmp_path / "broker").mkdir(exist_ok=True)
         sender = Celery(broker="filesystem://")
         folder = str(tmp_path / "broker")
-        sender.conf.broker_transport_options = {"data_folder_in": folder, "data_folder_out": folder}
+        sender.conf.broker_transport_options = {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": str(tmp_path / "control"),
+        }
         sender.conf.task_serializer = "json"
         sender.send_task("whatsapp_crm.tasks.core_ping", args=[str(run.id)])
         deadline = time.monotonic() + 45
