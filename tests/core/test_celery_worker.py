@@ -71,7 +71,8 @@ def test_it_runs_a_task_on_a_real_worker_with_the_filesystem_broker(tmp_path):
         sender.conf.broker_transport_options = {
             "data_folder_in": folder,
             "data_folder_out": folder,
-            "control_folder": str(tmp_path / "control"),
+            # Exchange bindings live here; it must be the worker's folder (settings.py).
+            "control_folder": str(tmp_path / "celery-control"),
         }
         sender.conf.task_serializer = "json"
         sender.send_task("whatsapp_crm.tasks.core_ping", args=[str(run.id)])
