@@ -261,6 +261,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Staff JSON API and gateway webhooks (see shared/INTERFACE.md §5–§6).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns_app.models.NotificationCampaign.Status",
+        "WhatsAppSessionStatusEnum": "sessions_app.models.WhatsAppSession.Status",
+    },
 }
 
 LOGGING = {
