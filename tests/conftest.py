@@ -95,12 +95,7 @@ def gateway_session(organization):
     return factories.session_create(organization=organization)
 
 
-@pytest.fixture
-def gateway_simulator(settings):
-    """The real gateway simulator on a free port; settings point the clients at it.
-
-    Webhooks are not posted back (no webhook_base); use `live_gateway_simulator` for that.
-    """
+def _start_simulator(settings, **webhooks):
     from whatsapp_crm.simulator import GatewaySimulator
 
     sim = GatewaySimulator(
@@ -109,9 +104,20 @@ def gateway_simulator(settings):
         whapi_token=settings.WHAPI_TOKEN,
         connect_after=0.5,
         late_error_delay=0.2,
+        **webhooks,
     ).start()
     settings.GATEWAY_URL = sim.url
     settings.WHAPI_URL = sim.whapi_url
+    return sim
+
+
+@pytest.fixture
+def gateway_simulator(settings):
+    """The real gateway simulator on a free port; settings point the clients at it.
+
+    Webhooks are not posted back (no webhook_base); use `live_gateway_simulator` for that.
+    """
+    sim = _start_simulator(settings)
     try:
         yield sim
     finally:
@@ -121,20 +127,12 @@ def gateway_simulator(settings):
 @pytest.fixture
 def live_gateway_simulator(settings, live_server):
     """The simulator posting its webhooks to the live test server, as in production."""
-    from whatsapp_crm.simulator import GatewaySimulator
-
-    sim = GatewaySimulator(
-        port=0,
-        api_key=settings.GATEWAY_API_KEY,
+    sim = _start_simulator(
+        settings,
         webhook_base=live_server.url,
         webhook_api_key=settings.WEBHOOK_API_KEY,
         webhook_hmac_secret=settings.WEBHOOK_HMAC_SECRET,
-        whapi_token=settings.WHAPI_TOKEN,
-        connect_after=0.5,
-        late_error_delay=0.2,
-    ).start()
-    settings.GATEWAY_URL = sim.url
-    settings.WHAPI_URL = sim.whapi_url
+    )
     try:
         yield sim
     finally:
