@@ -45,6 +45,7 @@ class GroupSyncApi(OrganizationAPIView):
         saved_count = serializers.IntegerField()
         skipped_community_parents = serializers.IntegerField()
         duplicate_count = serializers.IntegerField()
+        invalid_count = serializers.IntegerField()
         deactivated_count = serializers.IntegerField()
 
     @extend_schema(

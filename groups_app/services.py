@@ -21,10 +21,18 @@ from django.utils import timezone
 
 from groups_app.models import WhatsAppGroup
 from sessions_app.models import WhatsAppSession
+from sessions_app.services import session_mark_error
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError, GatewayGroup, get_gateway
 
 logger = logging.getLogger(__name__)
+
+# Bounds of the columns: a gateway value outside them is the gateway's problem (skipped or
+# clamped here), not a database error that would fail the whole sync.
+GROUP_JID_SUFFIX = "@g.us"
+MAX_JID_LENGTH = WhatsAppGroup._meta.get_field("group_jid").max_length
+MAX_NAME_LENGTH = WhatsAppGroup._meta.get_field("group_name").max_length
+MAX_PARTICIPANTS = 2_147_483_647  # PositiveIntegerField on Postgres
 
 # Columns a re-sync overwrites; id and session stay, organization follows the session.
 SYNC_UPDATE_FIELDS = [
@@ -53,7 +61,7 @@ class GroupSyncResult:
     saved_count: int  # active groups of the session in the database after the sync (read back)
     skipped_community_parents: int  # distinct community-parent JIDs left out
     duplicate_count: int = 0  # entries dropped because their JID was listed before
-    invalid_count: int = 0  # entries without a usable JID
+    invalid_count: int = 0  # entries without a usable group JID (empty, not @g.us, too long)
     deactivated_count: int = 0  # stored groups the gateway no longer lists
     fetch_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -71,18 +79,36 @@ class _SyncPlan:
     invalid_count: int
 
 
+def _usable_jid(jid: str) -> bool:
+    return (
+        bool(jid)
+        and jid.isascii()
+        and jid.endswith(GROUP_JID_SUFFIX)
+        and len(jid) > len(GROUP_JID_SUFFIX)
+        and len(jid) <= MAX_JID_LENGTH
+        and "\x00" not in jid
+    )
+
+
+def _storable_text(text: str) -> str:
+    """The text as Postgres can store it: NUL dropped, lone surrogates (which JSON's "\\udXXX"
+    escapes can produce and UTF-8 cannot encode) replaced by "?"."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _plan(groups: list[GatewayGroup]) -> _SyncPlan:
-    """Drop community parents and entries without a JID; keep the first entry of each JID.
+    """Drop community parents and entries without a usable group JID; keep the first entry of
+    each JID.
 
     A JID that is a community parent in any of its entries is skipped: storing a parent would
     only produce error 420 at send time.
     """
-    parents = {g.jid for g in groups if g.is_community and g.jid}
+    parents = {g.jid for g in groups if g.is_community and _usable_jid(g.jid)}
     seen: set[str] = set()
     rows: list[GatewayGroup] = []
     duplicates = invalid = 0
     for group in groups:
-        if not group.jid:
+        if not _usable_jid(group.jid):
             invalid += 1
             continue
         if group.jid in seen:
@@ -100,17 +126,10 @@ def _plan(groups: list[GatewayGroup]) -> _SyncPlan:
 
 
 def _record_not_connected(session: WhatsAppSession, exc: GatewayError) -> None:
-    """Store the gateway's "not connected" on the session, via the sessions service when present."""
+    """Store the gateway's "not connected" on the session, so the sessions page shows it."""
     try:
-        from sessions_app import services as session_services
-    except ImportError:  # the sessions service is not there yet
-        return
-    mark_error = getattr(session_services, "session_mark_error", None)
-    if mark_error is None:
-        return
-    try:
-        mark_error(session=session, error=exc.message)
-    except Exception:  # noqa: BLE001 - the gateway error is what the caller must see
+        session_mark_error(session=session, error=exc.message)
+    except DatabaseError:  # the gateway error is what the caller must see; this is a side note
         logger.exception("Could not record the gateway error on session %s", session.pk)
 
 
@@ -136,8 +155,8 @@ def group_sync(*, session: WhatsAppSession) -> GroupSyncResult:
             organization_id=session.organization_id,
             session_id=session.pk,
             group_jid=group.jid,
-            group_name=group.subject,
-            participant_count=group.size,
+            group_name=_storable_text(group.subject)[:MAX_NAME_LENGTH],
+            participant_count=min(max(group.size, 0), MAX_PARTICIPANTS),
             is_community=False,
             is_community_announce=group.is_community_announce,
             is_active=True,

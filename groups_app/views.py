@@ -123,7 +123,7 @@ def _nothing_saved_text(result: GroupSyncResult) -> str:
             "messages"
         )
     if result.invalid_count:
-        reasons.append(f"{result.invalid_count} had no group id")
+        reasons.append(f"{result.invalid_count} had no usable group id")
     if result.duplicate_count:
         reasons.append(f"{result.duplicate_count} were listed twice")
     because = "; ".join(reasons) or "none of them can receive messages"

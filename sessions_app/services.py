@@ -50,6 +50,8 @@ def phone_digits(value: object) -> str | None:
     text = str(value).strip()
     text = text.split("@", 1)[0].split(":", 1)[0]
     digits = re.sub(r"\D", "", text)
+    if not digits.isascii():  # "٤٩…": \d matches any script's digits; a number has 0-9 only
+        return None
     if not digits or len(digits) > MAX_PHONE_DIGITS:
         return None
     return digits
@@ -57,6 +59,8 @@ def phone_digits(value: object) -> str | None:
 
 def _error_text(error: object, default: str) -> str:
     text = str(error).strip() if error not in (None, "") else ""
+    # Gateway text as Postgres can store it: no NUL, no lone surrogates (a JSON "\\udXXX").
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     return (text or default)[:MAX_ERROR_LENGTH]
 
 

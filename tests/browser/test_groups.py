@@ -47,3 +47,38 @@ def test_it_syncs_groups_and_shows_the_toast_and_the_list_without_reload(
     assert names
     assert all("Fan Club" in name for name in names)
     screenshot("filtered")
+
+
+def test_it_disables_sync_while_running_and_shows_a_failure_with_its_code(
+    logged_in_page, live_server, live_gateway_simulator, screenshot
+):
+    page = logged_in_page
+    sim = live_gateway_simulator
+    organization = OrganizationMember.objects.get(user__username="browser").organization
+    session = factories.session_create(
+        organization=organization, session_id="wa_demo_browser_g", name="Demo phone"
+    )
+    groups_path = r"^/sessions/wa_demo_browser_g/groups$"
+    page.goto(f"{live_server.url}/settings/whatsapp/")
+    section = page.locator(f"#groups-{session.id}")
+    sync = section.get_by_role("button", name="Sync Groups")
+    sync.wait_for()
+
+    sim.add_failure(path=groups_path, status=None, delay=1.5)  # slow, then answers normally
+    sync.click()
+    page.wait_for_function(
+        f"document.querySelector('#groups-{session.id} [data-action=sync-groups]').disabled"
+    )
+    assert section.locator("[data-action=sync-groups] .spinner").is_visible()
+    screenshot("running")
+    page.locator(".toast", has_text="Saved 28 groups").wait_for()
+    assert section.get_by_role("button", name="Sync Groups").is_enabled()
+
+    sim.add_failure(path=groups_path, status=503, body={"error": "Session not connected"})
+    section.get_by_role("button", name="Sync Groups").click()
+
+    page.locator(".toast-error", has_text="not_connected").wait_for()
+    assert "Session not connected" in section.locator("[data-sync-error]").inner_text()
+    assert section.locator("tr[data-group-jid]").count() == 28  # nothing changed
+    assert WhatsAppGroup.objects.filter(session=session, is_active=True).count() == 28
+    screenshot("failed")

@@ -103,3 +103,29 @@ def test_it_connects_a_new_number_through_the_qr_code(
     assert f"+{session.phone_number}" in block.inner_text()
     assert page.evaluate("window.__notReloaded") is True
     screenshot("connected")
+
+
+def test_it_turns_verifying_into_disconnected_for_a_session_that_dropped_meanwhile(
+    logged_in_page, live_server, gateway_simulator, screenshot
+):
+    """Stored "connected", dropped at the gateway while nobody looked (no webhook came back):
+    the page must not say Connected — it verifies on load and shows the truth."""
+    page = logged_in_page
+    session = factories.session_create(
+        organization=_organization(), session_id="wa_demo_stale", name="Stale phone"
+    )
+    gateway_simulator.disconnect("wa_demo_stale", error="Logged out on the phone")
+    gateway_simulator.add_failure(path=r"^/sessions/wa_demo_stale/status$", status=None, delay=1.0)
+
+    page.goto(f"{live_server.url}/settings/whatsapp/")
+    card = page.locator(f"#session-{session.id}")
+    assert card.locator(".session-status .badge").inner_text() == "Verifying…"
+
+    card = page.locator(f"#session-{session.id}")
+    card.locator('[data-status="disconnected"]').wait_for()
+    assert "Logged out on the phone" in card.locator(".session-error").inner_text()
+    assert page.locator('[data-status="connected"]').count() == 0
+    session.refresh_from_db()
+    assert session.status == Status.DISCONNECTED
+    assert session.last_error == "Logged out on the phone"
+    screenshot("dropped")

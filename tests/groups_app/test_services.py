@@ -129,6 +129,35 @@ def test_it_skips_a_jid_that_any_entry_calls_a_community_parent(gateway_session,
     assert result.saved_count == 5
 
 
+def test_it_skips_entries_that_are_no_group_jid_and_bounds_odd_values(
+    gateway_session, serve_groups
+):
+    """One odd entry from the gateway must not turn the whole sync into a database error."""
+    payload = make_groups(2)
+    base = payload["groups"][0]
+    payload["groups"] += [
+        dict(base, id="1" * 120 + "@g.us"),  # longer than the column
+        dict(base, id="4915123456789@s.whatsapp.net"),  # a contact, not a group
+        dict(base, id="@g.us"),
+        dict(base, id="  "),
+        dict(base, id="120363\udfb8@g.us"),  # a lone surrogate cannot be stored
+    ]
+    payload["groups"][0].update(subject="Nul\u0000Name " + "x" * 300, size=2**40)
+    payload["groups"][1].update(subject="Broken \udfb8 emoji")
+    serve_groups(gateway_session, payload)
+
+    result = group_sync(session=gateway_session)
+
+    assert (result.vps_count, result.saved_count, result.invalid_count) == (7, 2, 5)
+    rows = stored(gateway_session)
+    assert set(rows) == {g["id"] for g in payload["groups"][:2]}
+    odd = rows[payload["groups"][0]["id"]]
+    assert odd["group_name"].startswith("NulName x")
+    assert len(odd["group_name"]) <= 255
+    assert odd["participant_count"] == 2_147_483_647
+    assert rows[payload["groups"][1]["id"]]["group_name"] == "Broken ? emoji"
+
+
 def test_it_scopes_rows_to_the_session(organization, gateway_session, serve_groups):
     other = factories.session_create(organization=organization)
     serve_groups(gateway_session, "groups")
@@ -218,10 +247,6 @@ def test_it_raises_gateway_errors_and_changes_nothing(
 
 
 def test_it_records_not_connected_on_the_session(gateway_session, serve_groups):
-    from sessions_app import services as session_services
-
-    if not hasattr(session_services, "session_mark_error"):
-        pytest.skip("sessions_app.services.session_mark_error is not there yet (issue 3)")
     serve_groups(gateway_session, None, status=503, json={"error": "Session not connected"})
 
     with pytest.raises(GatewayError):

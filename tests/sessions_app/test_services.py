@@ -161,6 +161,19 @@ def test_it_stores_disconnected_at_gateway_when_the_gateway_gives_no_reason(
     assert gateway_session.last_error == "Disconnected at gateway"
 
 
+def test_it_stores_a_gateway_error_text_that_postgres_could_not_hold_as_is(
+    gateway, gateway_session
+):
+    gateway.status(gateway_session.session_id, "disconnected", error="Bad\x00 \udfb8 text")
+
+    result = services.session_verify(session=gateway_session)
+
+    gateway_session.refresh_from_db()
+    assert result.vps_status == "disconnected"
+    assert gateway_session.status == Status.DISCONNECTED
+    assert gateway_session.last_error == "Bad ? text"
+
+
 def test_it_changes_nothing_when_the_gateway_is_unreachable(gateway, gateway_session):
     gateway.status_unreachable(gateway_session.session_id)
     before = WhatsAppSession.objects.values().get(pk=gateway_session.pk)
@@ -381,6 +394,7 @@ def test_it_raises_when_the_gateway_is_down_during_qr_polling(gateway, organizat
         (None, None),
         ("abc", None),
         ("1" * 21, None),
+        ("\u0664\u0669151", None),  # Arabic-Indic digits: not a number we can dial
     ],
 )
 def test_it_extracts_phone_digits(raw, expected):
