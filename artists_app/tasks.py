@@ -44,7 +44,13 @@ def group_members_sync_all() -> dict[str, Any]:
         .values_list("organization_id", flat=True)
         .distinct()
     )
-    totals = {"organizations": 0, "total_artists": 0, "success_count": 0, "fail_count": 0}
+    totals: dict[str, Any] = {
+        "organizations": 0,
+        "total_artists": 0,
+        "success_count": 0,
+        "fail_count": 0,
+    }
+    crashed: list[str] = []
     for organization in Organization.objects.filter(pk__in=list(organization_ids)):
         run = TaskRun.objects.create(
             organization=organization,
@@ -52,10 +58,18 @@ def group_members_sync_all() -> dict[str, Any]:
             state=TaskRun.State.PENDING,
             params={"artist_id": None, "trigger": "beat"},
         )
-        result = services.group_members_sync_run(task_run_id=run.pk)
+        try:
+            result = services.group_members_sync_run(task_run_id=run.pk)
+        except Exception:
+            # Recorded on that organization's run (FAILURE); the others still get their sync.
+            logger.exception("Daily member sync of organization %s crashed", organization.pk)
+            crashed.append(str(organization.pk))
+            continue
         totals["organizations"] += 1
         for key in ("total_artists", "success_count", "fail_count"):
             totals[key] += result[key]
+    if crashed:
+        totals["crashed_organizations"] = crashed
     logger.info("Daily member sync: %s", totals)
     return totals
 

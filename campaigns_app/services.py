@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
+from django.db.models import Case, Count, DateTimeField, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from campaigns_app.models import (
@@ -180,31 +180,50 @@ def _probing(state: QueueSessionState | None, session_status: str) -> bool:
 
 
 def _pick_unpaced(*, now: datetime, limit: int) -> list[tuple[uuid.UUID, datetime | None]]:
-    """No rate limit: the oldest due rows, skipping paused sessions and extra probes."""
-    candidates = list(
-        _due(now)
-        .order_by("next_attempt_at")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("id", "session_id", "session__status")[: limit * 2]
-    )
-    if not candidates:
-        return []
-    session_ids = {c[1] for c in candidates}
+    """No rate limit: the oldest due rows, skipping paused sessions and extra probes.
+
+    Paused and probing sessions are kept out in SQL, not after the fact: a disconnected
+    session's backlog at the head of the queue must not fill every claim and starve the
+    healthy sessions behind it.
+    """
+    due = _due(now)
     # Read without a lock: the pause is advisory and two claimers may each send one probe.
-    states = {s.session_id: s for s in QueueSessionState.objects.filter(session_id__in=session_ids)}
+    troubled = list(
+        QueueSessionState.objects.filter(
+            Q(paused_until__gt=now) | Q(consecutive_failures__gt=0)
+        ).values_list("session_id", "paused_until", "consecutive_failures")
+    )
+    paused = {s for s, until, _ in troubled if until and until > now}
+    probing = {s for s, _, failures in troubled if failures > 0}
+    # Sessions stored disconnected that have due rows (few; each EXISTS uses the session index).
+    probing |= set(
+        WhatsAppSession.objects.filter(status=WhatsAppSession.Status.DISCONNECTED)
+        .filter(Exists(due.filter(session_id=OuterRef("pk"))))
+        .values_list("id", flat=True)
+    )
+    probing -= paused
     taken: list[tuple[uuid.UUID, datetime | None]] = []
-    probes: set[Any] = set()
-    for row_id, session_id, session_status in candidates:
+    for session_id in probing:
         if len(taken) >= limit:
             break
-        state = states.get(session_id)
-        if _paused(state, now):
-            continue
-        if _probing(state, session_status):
-            if session_id in probes:
-                continue
-            probes.add(session_id)
-        taken.append((row_id, None))
+        probe = (
+            due.filter(session_id=session_id)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)
+            .first()
+        )
+        if probe is not None:
+            taken.append((probe, None))
+    room = limit - len(taken)
+    if room > 0:
+        rows = (
+            due.exclude(session_id__in=paused | probing)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:room]
+        )
+        taken.extend((row_id, None) for row_id in rows)
     return taken
 
 

@@ -31,6 +31,32 @@ def test_it_syncs_every_organization_daily(organization, other_organization, gat
     ) == {"success"}
 
 
+def test_it_carries_on_with_the_other_organizations_when_one_sync_crashes(
+    organization, other_organization, gateway_simulator, monkeypatch
+):
+    from artists_app import services
+
+    artist_make(organization, "A", "120363000000001001")
+    artist_make(other_organization, "C", "120363000000001003")
+    real_sync = services.group_members_sync
+
+    def sync(*, artists, **kwargs):
+        if artists and artists[0].organization_id == organization.pk:
+            raise RuntimeError("boom")
+        return real_sync(artists=artists, **kwargs)
+
+    monkeypatch.setattr(services, "group_members_sync", sync)
+
+    totals = tasks.group_members_sync_all()
+
+    assert totals["organizations"] == 1 and totals["success_count"] == 1
+    assert totals["crashed_organizations"] == [str(organization.pk)]
+    failed = TaskRun.objects.get(organization=organization, params__trigger="beat")
+    assert failed.state == "FAILURE" and "boom" in failed.error
+    ok = TaskRun.objects.get(organization=other_organization, params__trigger="beat")
+    assert ok.state == "SUCCESS"
+
+
 def test_it_ignores_a_run_that_no_longer_exists(db):
     assert tasks.group_members_sync(str(uuid.uuid4())) is None
 

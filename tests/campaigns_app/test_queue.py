@@ -228,6 +228,40 @@ def test_it_does_not_hold_back_other_sessions(organization, gateway_session, gat
     assert [status_of(r) for r in healthy] == ["sent", "sent"]
 
 
+def test_it_does_not_let_a_paused_sessions_backlog_starve_other_sessions(organization):
+    # Rate limit off: the claim must still look past a paused session's older rows.
+    down = factories.session_create(organization=organization)
+    up = factories.session_create(organization=organization)
+    backlog = [message_create(session=down) for _ in range(120)]
+    QueueSessionState.objects.create(
+        session=down, paused_until=later(minutes=5), consecutive_failures=1
+    )
+    healthy = message_create(session=up)
+
+    claim = services.queue_claim(limit=50)
+
+    assert claim.row_ids == [healthy.id]
+    assert status_of(backlog[0]) == "pending"
+
+
+def test_it_sends_one_probe_per_troubled_session_and_fills_the_rest_with_healthy_rows(
+    organization,
+):
+    down = factories.session_create(
+        organization=organization, status=WhatsAppSession.Status.DISCONNECTED
+    )
+    up = factories.session_create(organization=organization)
+    for _ in range(60):
+        message_create(session=down)
+    healthy = [message_create(session=up) for _ in range(3)]
+
+    claim = services.queue_claim(limit=50)
+
+    claimed = Msg.objects.filter(id__in=claim.row_ids)
+    assert claimed.filter(session=down).count() == 1
+    assert set(claimed.filter(session=up).values_list("id", flat=True)) == {h.id for h in healthy}
+
+
 def test_it_spaces_the_sends_of_one_session_by_the_rate_limit(settings, organization):
     settings.QUEUE_SESSION_RATE_PER_MINUTE = 20  # one every 3 s, jitter lengthens the gap
     settings.QUEUE_DISPATCH_INTERVAL_SECONDS = 5

@@ -274,3 +274,38 @@ def test_it_never_loses_an_error_racing_the_send_record(gateway_session, gateway
     assert WebhookEvent.objects.filter(source="message_error", outcome="applied").count() == rounds
     assert not WebhookEvent.objects.filter(source="message_error", outcome="pending").exists()
     assert set(answers) <= {200, 202}
+
+
+NASTY_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"{not json",
+    b"\xff\xfe\x00garbage",
+    json.dumps({"sessionId": None, "messageId": "x"}).encode(),
+    json.dumps({"sessionId": ["a"], "messageId": {"b": 1}}).encode(),
+    json.dumps({"sessionId": "s", "messageId": "m" * 5000}).encode(),
+    json.dumps({"sessionId": "s", "messageId": True, "errorCode": {"x": 1}}).encode(),
+]
+
+
+@pytest.mark.parametrize("body", NASTY_BODIES)
+def test_it_answers_4xx_never_5xx_for_nasty_input(webhook_client, body):
+    response = webhook_client.post(url(), data=body, content_type="application/json")
+    assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize("field", ["sessionId", "messageId", "errorMessage", "id"])
+def test_it_answers_4xx_never_5xx_for_nul_characters(
+    webhook_client, gateway_session, gateway_sends, field
+):
+    row = sent_row(gateway_session, gateway_sends)
+    payload = error_payload(gateway_session, row.message_id)
+    payload[field] = f"{payload[field]}\x00tail"
+
+    response = post(webhook_client, payload)
+
+    assert response.status_code < 500
+    if field in ("sessionId", "messageId"):
+        assert status_of(row) == "sent"
