@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from whatsapp_crm.models import WebhookEvent
 logger = logging.getLogger(__name__)
 
 MAX_STORED_BODY = 20_000
+TRANSIENT_RETRIES = 3
 
 
 @dataclass
@@ -60,6 +62,32 @@ class _Received:
     event_key: str = ""
     session_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unstorable(ch: str) -> bool:
+    return ch == "\x00" or "\ud800" <= ch <= "\udfff"
+
+
+def _storable(value: Any) -> Any:
+    """The payload as the inbox can store it: Postgres text and jsonb refuse NUL characters and
+    lone surrogates, so those become U+FFFD (the event itself is validated separately)."""
+    if isinstance(value, str):
+        if any(_unstorable(ch) for ch in value):
+            return "".join("\ufffd" if _unstorable(ch) else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _storable_body(raw_body: bytes) -> str:
+    return raw_body[:MAX_STORED_BODY].decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def webhook_signature(secret: str, raw_body: bytes) -> str:
@@ -100,17 +128,20 @@ def _event_key(payload: dict[str, Any], raw_body: bytes) -> str:
 def _record(received: _Received, *, outcome: str, status: int, detail: str = "") -> None:
     """Store a refused event (outside the refused transaction) so operators can see it."""
     try:
-        WebhookEvent.objects.create(
-            source=received.source,
-            event_key=received.event_key
-            or f"sha256:{hashlib.sha256(received.raw_body).hexdigest()}",
-            session_id=received.session_id[:200],
-            payload=received.payload if isinstance(received.payload, (dict, list)) else None,
-            raw_body=received.raw_body[:MAX_STORED_BODY].decode("utf-8", "replace"),
-            outcome=outcome,
-            http_status=status,
-            detail=detail[:2000],
-        )
+        with transaction.atomic():  # a failure here must not poison an enclosing transaction
+            WebhookEvent.objects.create(
+                source=received.source,
+                event_key=received.event_key
+                or f"sha256:{hashlib.sha256(received.raw_body).hexdigest()}",
+                session_id=received.session_id[:200],
+                payload=_storable(received.payload)
+                if isinstance(received.payload, (dict, list))
+                else None,
+                raw_body=_storable_body(received.raw_body),
+                outcome=outcome,
+                http_status=status,
+                detail=_storable(detail[:2000]),
+            )
     except Exception:  # the answer to the gateway matters more than the audit row
         logger.exception("could not record refused webhook %s", received.source)
 
@@ -141,22 +172,23 @@ class WebhookView(APIView):
             return Response({"success": False, "error": reason}, status=401)
 
         try:
-            payload = json.loads(raw_body.decode("utf-8"))
+            # NaN/Infinity are not JSON (RFC 8259) and could not be stored either.
+            payload = json.loads(raw_body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             return self._refuse(received, 400, "Malformed JSON body.", {"body": str(exc)[:200]})
         received.payload = payload
         if not isinstance(payload, dict):
             return self._refuse(received, 400, "The body must be a JSON object.", {})
-        received.event_key = _event_key(payload, raw_body)
+        received.event_key = _storable(_event_key(payload, raw_body))
         if isinstance(payload.get("sessionId"), str):
-            received.session_id = payload["sessionId"]
+            received.session_id = _storable(payload["sessionId"])
 
         serializer = self.InputSerializer(data=payload)
         if not serializer.is_valid():
             return self._refuse(received, 400, "Invalid webhook payload.", serializer.errors)
 
         try:
-            result = self._apply_once(received, serializer.validated_data)
+            result = self._apply_with_retries(received, serializer.validated_data)
         except WebhookRejected as exc:
             return self._refuse(received, exc.status, exc.error, exc.details)
         except OperationalError as exc:
@@ -189,6 +221,17 @@ class WebhookView(APIView):
         )
         return Response({"success": False, "error": error, "details": details}, status=status)
 
+    def _apply_with_retries(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
+        """A deadlock victim or lock timeout is retried here before the gateway hears of it."""
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                return self._apply_once(received, data)
+            except OperationalError:
+                if attempt == TRANSIENT_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _apply_once(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
         with transaction.atomic():
             try:
@@ -197,8 +240,8 @@ class WebhookView(APIView):
                         source=received.source,
                         event_key=received.event_key,
                         session_id=received.session_id[:200],
-                        payload=received.payload,
-                        raw_body=received.raw_body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+                        payload=_storable(received.payload),
+                        raw_body=_storable_body(received.raw_body),
                         outcome=WebhookEvent.Outcome.APPLIED,
                     )
             except IntegrityError:
@@ -220,7 +263,7 @@ class WebhookView(APIView):
                     source=received.source,
                     event_key=received.event_key,
                     session_id=received.session_id[:200],
-                    payload=received.payload,
+                    payload=_storable(received.payload),
                     outcome=WebhookEvent.Outcome.DUPLICATE,
                     http_status=result.status,
                     detail=f"replay of event #{existing.pk}",
