@@ -116,9 +116,12 @@ def session_mark_connected(
             )
         current.phone_number = phone
 
+    if current.status != Status.CONNECTED:
+        # A fresh connection clears the old error; a re-confirmation of a session that stayed
+        # connected keeps it (e.g. a send that failed a minute ago stays visible on the card).
+        current.last_error = ""
+        current.last_error_at = None
     current.status = Status.CONNECTED
-    current.last_error = ""
-    current.last_error_at = None
     current.save(
         update_fields=["phone_number", "status", "last_error", "last_error_at", "updated_at"]
     )

@@ -378,3 +378,41 @@ def test_it_says_just_now_for_a_fresh_error(logged_in_client, organization):
     assert "Connection closed by WhatsApp · <time" in html
     assert "just now" in html
     assert "0\xa0minutes" not in html
+
+
+def test_it_keeps_showing_a_send_error_on_a_session_that_stays_connected(
+    logged_in_client, gateway, gateway_session
+):
+    from sessions_app.services import session_mark_error
+
+    gateway_session.phone_number = P
+    gateway_session.save()
+    session_mark_error(session=gateway_session, error="Session not connected (send failed)")
+    gateway.status(gateway_session.session_id, "connected", phone=P)
+
+    response = logged_in_client.post(reverse("sessions:verify", args=[gateway_session.id]), **HTMX)
+
+    html = response.content.decode()
+    assert 'data-status="connected"' in html
+    assert "Last error: Session not connected (send failed)" in html
+    gateway_session.refresh_from_db()
+    assert gateway_session.last_error == "Session not connected (send failed)"
+
+
+def test_it_clears_the_old_error_when_a_dropped_session_connects_again(
+    logged_in_client, gateway, gateway_session
+):
+    gateway_session.status = Status.DISCONNECTED
+    gateway_session.last_error = "Phone went offline"
+    gateway_session.last_error_at = timezone.now()
+    gateway_session.save()
+    gateway.status(gateway_session.session_id, "connected", phone=P)
+
+    html = logged_in_client.post(
+        reverse("sessions:verify", args=[gateway_session.id]), **HTMX
+    ).content.decode()
+
+    assert 'data-status="connected"' in html
+    assert "Phone went offline" not in html
+    gateway_session.refresh_from_db()
+    assert (gateway_session.last_error, gateway_session.last_error_at) == ("", None)
