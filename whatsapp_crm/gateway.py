@@ -311,10 +311,12 @@ class VpsGateway:
                 body=body,
             )
         if status in (401, 403):
+            # A configuration mistake, not a verdict on the message: queued sends wait (with
+            # back-off) for the key to be fixed instead of all failing at once.
             raise GatewayError(
                 f"The gateway rejected our API key ({status}). Check GATEWAY_API_KEY.",
                 status_code=status,
-                permanent=True,
+                permanent=False,
                 code="unauthorized",
                 body=body,
             )

@@ -66,7 +66,9 @@ def test_it_runs_a_task_on_a_real_worker_with_the_filesystem_broker(tmp_path):
     )
     try:
         (tmp_path / "broker").mkdir(exist_ok=True)
-        sender = Celery(broker="filesystem://")
+        sender = Celery(
+            broker="filesystem://", set_as_current=False
+        )  # leave the app of the suite alone
         folder = str(tmp_path / "broker")
         sender.conf.broker_transport_options = {
             "data_folder_in": folder,

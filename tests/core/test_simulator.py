@@ -659,7 +659,7 @@ def test_it_gives_the_gateway_client_classifiable_errors(sim, gateway):
     with pytest.raises(GatewayError) as unauthorized:
         VpsGateway(base_url=sim.url, api_key="wrong", timeout=2.0).get_status("wa_demo_main")
     assert unauthorized.value.status_code == 401
-    assert unauthorized.value.permanent
+    assert not unauthorized.value.permanent  # our key is wrong, not the request
 
     send["session_id"] = "wa_demo_main"
     sim.add_failure(path="^/send$", status=500)
