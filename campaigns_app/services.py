@@ -366,7 +366,9 @@ def _fenced(row: Msg, token: str, statuses: tuple[str, ...] = (Msg.Status.SENDIN
 
 
 # Answers about the session rather than the message: pause the session's other rows.
-_PAUSING_CODES = ("not_connected", "rate_limited")
+_PAUSING_CODES = ("not_connected", "rate_limited", "unauthorized")
+# Failures worth showing on the session's card (its last_error).
+_SESSION_NOTED_CODES = ("not_connected", "unauthorized")
 # A worker may still record what it learned after the reaper judged its attempt "unknown".
 _RECORDABLE = (Msg.Status.SENDING, Msg.Status.NEEDS_REVIEW)
 
@@ -571,7 +573,7 @@ def _record_failure(*, row: Msg, token: str, exc: GatewayError) -> str:
         if exc.code in _PAUSING_CODES:
             _session_pause(session_id=row.session_id, now=now)
 
-    if exc.code == "not_connected":
+    if exc.code in _SESSION_NOTED_CODES:
         _session_note_error(session=row.session, error=exc.message)
     return outcome
 

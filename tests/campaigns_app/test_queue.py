@@ -129,6 +129,19 @@ def test_it_fails_at_once_on_a_permanent_error(gateway_session, gateway_sends):
     assert json.loads(row.vps_error) == {"error": "Invalid recipient"}
 
 
+def test_it_keeps_rows_waiting_when_the_gateway_rejects_our_api_key(gateway_session, gateway_sends):
+    gateway_sends.script = [(401, {"error": "invalid API key"})]
+    row = message_create(session=gateway_session)
+
+    services.queue_process_once()
+
+    row.refresh_from_db()
+    assert (row.status, row.retry_count) == ("pending", 1)
+    assert "Check GATEWAY_API_KEY" in row.error_message
+    gateway_session.refresh_from_db()
+    assert "Check GATEWAY_API_KEY" in gateway_session.last_error
+
+
 def test_it_puts_an_ambiguous_timeout_up_for_review(gateway_session, gateway_sends):
     gateway_sends.script = [requests.exceptions.ReadTimeout("read timed out")]
     row = message_create(session=gateway_session)
