@@ -13,6 +13,7 @@ from campaigns_app.models import (
     ScheduledWhatsAppMessage,
 )
 from groups_app.models import WhatsAppGroup
+from groups_app.selectors import group_list
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.models import Organization
 
@@ -71,14 +72,17 @@ def session_choices(*, organization: Organization) -> list[WhatsAppSession]:
 
 
 def sendable_groups(*, organization: Organization, session: WhatsAppSession) -> Any:
-    """Groups a campaign may target: the groups app's rule when it has one."""
-    try:
-        from groups_app.selectors import group_list
-    except ImportError:  # groups_app without selectors (older checkout)
-        return WhatsAppGroup.objects.filter(
-            organization=organization, session=session, is_active=True, is_community=False
-        ).order_by("group_name")
+    """Groups a campaign may target: active, and no community parents (groups_app's rule)."""
     return group_list(organization=organization, session=session, sendable_only=True)
+
+
+def campaign_watches_late_errors(*, campaign: NotificationCampaign, groups: list) -> bool:
+    """A finished campaign whose last sends are recent may still get a late WhatsApp error
+    (e.g. 420): its page keeps polling a little longer so it shows the change without a reload."""
+    if not campaign.is_final:
+        return False
+    recent = timezone.now().timestamp() - LATE_ERROR_WINDOW_SECONDS
+    return any(g.status == "sent" and g.sent_at and g.sent_at.timestamp() > recent for g in groups)
 
 
 def campaign_group_choices(

@@ -143,9 +143,13 @@ def _campaign_for(request: HttpRequest, pk: Any) -> NotificationCampaign:
 
 
 def _progress_context(campaign: NotificationCampaign) -> dict[str, Any]:
+    groups = list(selectors.campaign_groups(campaign=campaign))
     return {
         "campaign": campaign,
-        "groups": list(selectors.campaign_groups(campaign=campaign)),
+        "groups": groups,
+        "watching_late_errors": selectors.campaign_watches_late_errors(
+            campaign=campaign, groups=groups
+        ),
     }
 
 
@@ -159,7 +163,8 @@ def campaign_detail(request: HttpRequest, pk: Any) -> HttpResponse:
 @require_GET
 @organization_required
 def campaign_progress(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Polled every second while the campaign is not final; the final answer stops the polling."""
+    """Polled every second while the campaign is not final, then every 3 s while late WhatsApp
+    errors may still arrive; the answer after that has no trigger, so polling stops."""
     campaign = _campaign_for(request, pk)
     return render(request, "campaigns_app/_campaign_progress.html", _progress_context(campaign))
 

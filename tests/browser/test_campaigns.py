@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connections
 
-from campaigns_app import services
+from campaigns_app import selectors, services
 from groups_app.models import WhatsAppGroup
 from tests import factories
 from whatsapp_crm.models import OrganizationMember
@@ -94,9 +94,14 @@ def test_it_creates_a_campaign_and_watches_it_finish(
     assert page.locator("#campaign-counts").inner_text().startswith("5 sent · 0 failed")
     assert page.locator("tr[data-group-status=sent]").count() == 5
     assert page.locator("td.mono", has_text="sim_").count() == 5
-    # Final: the polling attribute is gone.
-    assert page.locator("#campaign-progress[hx-trigger]").count() == 0
+    # Final: it only watches for late WhatsApp errors for a short while, then polling stops.
+    assert page.locator("#campaign-progress[data-watching=late-errors]").count() == 1
     screenshot("sent")
+    selectors.LATE_ERROR_WINDOW_SECONDS = 0
+    try:
+        page.wait_for_selector("#campaign-progress:not([hx-trigger])", timeout=10_000)
+    finally:
+        selectors.LATE_ERROR_WINDOW_SECONDS = 30
     assert len(live_gateway_simulator.sends()) == 5
 
 

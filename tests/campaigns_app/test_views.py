@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from campaigns_app import services
-from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from campaigns_app import selectors, services
+from campaigns_app.models import (
+    NotificationCampaign,
+    NotificationCampaignGroup,
+    ScheduledWhatsAppMessage,
+)
 from tests import factories
 from tests.campaigns_app.conftest import later, message_create, status_of
 
@@ -143,9 +150,18 @@ def test_it_polls_progress_until_the_campaign_is_final(
     services.queue_process_once()
     done = logged_in_client.get(url, **HTMX)
 
-    assert "hx-trigger" not in done.text
+    # Final, but sent moments ago: it keeps watching for late WhatsApp errors, slower.
+    assert 'hx-trigger="every 3s"' in done.text
+    assert "watching for late WhatsApp errors" in done.text
     assert "2 sent" in done.text
     assert "wamid.0001" in done.text
+
+    NotificationCampaignGroup.objects.filter(campaign=campaign).update(
+        sent_at=timezone.now() - timedelta(seconds=selectors.LATE_ERROR_WINDOW_SECONDS + 1)
+    )
+    settled = logged_in_client.get(url, **HTMX)
+    assert "hx-trigger" not in settled.text
+    assert "watching" not in settled.text
 
 
 def test_it_shows_failed_groups_with_their_error_and_retries_them(
