@@ -242,6 +242,7 @@ def run() -> list[Row]:
             naive=naive_rate,
             target=f"≥ {TARGET_MSG_S:.0f} msg/s",
             ok=ours_rate >= TARGET_MSG_S and ours_sent == count,
+            higher_is_better=True,
         ),
         Row(
             "queue",

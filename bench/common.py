@@ -22,12 +22,14 @@ class Row:
     naive: float | None = None  # the same metric measured the naive way, same run
     target: str = ""
     ok: bool | None = None  # did `value` meet the target?
+    higher_is_better: bool = False  # throughputs; times and counts are better lower
 
     @property
     def ratio(self) -> float | None:
-        if self.naive is None or not self.value:
+        """How many times better than the naive way (always > 1 when ours is better)."""
+        if self.naive is None or not self.value or not self.naive:
             return None
-        return self.naive / self.value
+        return self.value / self.naive if self.higher_is_better else self.naive / self.value
 
 
 def django_setup() -> None:
