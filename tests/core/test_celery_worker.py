@@ -37,7 +37,9 @@ def test_it_configures_celery_as_the_design_card_says(settings):
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_it_runs_a_task_on_a_real_worker_with_the_filesystem_broker(tmp_path):
+def test_it_runs_a_task_on_a_real_worker_with_the_filesystem_broker(tmp_path, monkeypatch):
+    # Celery lets the CELERY_BROKER_URL variable (set by CI to Redis) win over `broker=`.
+    monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://")
     run = TaskRun.objects.create(kind="ping")
     db = connection.settings_dict
     env = {
