@@ -107,8 +107,15 @@ def _kick_dispatch() -> None:
 
 
 def _ensure_session_state(session_id: Any) -> None:
+    _ensure_session_states({session_id})
+
+
+def _ensure_session_states(session_ids: set[Any]) -> None:
+    """Create the pacing rows that do not exist yet. INSERT … ON CONFLICT DO NOTHING on the
+    primary key (the session id) is deliberate: another worker creating the same row at the same
+    moment is fine, only the row's existence matters, and the table has no other constraint."""
     QueueSessionState.objects.bulk_create(
-        [QueueSessionState(session_id=session_id)], ignore_conflicts=True
+        [QueueSessionState(session_id=s) for s in session_ids], ignore_conflicts=True
     )
 
 
@@ -244,9 +251,7 @@ def _pick_paced(*, now: datetime, limit: int, rate: int) -> list[tuple[uuid.UUID
         )
     )
     if session_ids - known:
-        QueueSessionState.objects.bulk_create(
-            [QueueSessionState(session_id=s) for s in session_ids - known], ignore_conflicts=True
-        )
+        _ensure_session_states(session_ids - known)
     states = list(
         QueueSessionState.objects.filter(session_id__in=session_ids)
         .select_for_update(skip_locked=True)
