@@ -8,19 +8,28 @@ from typing import TextIO
 from artists_app import services
 from artists_app.models import Artist
 from whatsapp_crm.models import Organization
+from whatsapp_crm.simulator import generate_whapi_group
 
-DEMO_ARTISTS = [
-    ("Mira Sol", "120363000000000101"),
-    ("Lena Marlen", "120363000000000102"),
-    ("Kaskade Brothers", "120363000000000103"),
-    ("Jonas Feld", "120363000000000104"),
-    ("Aurora Bay", "120363000000000105"),
-]
+
+def demo_artists(count: int = 5) -> list[tuple[str, str]]:
+    """(artist name, group id) pairs whose names match what the simulator's WHAPI calls those
+    groups ("Mira Sol – Fan Club" belongs to Mira Sol), so the demo reads true."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    candidate = 120363000000000101
+    while len(pairs) < count:
+        group_id = str(candidate)
+        artist = generate_whapi_group(group_id)["name"].split(" – ")[0]
+        if artist not in seen:
+            seen.add(artist)
+            pairs.append((artist, group_id))
+        candidate += 1
+    return pairs
 
 
 def seed(*, organization: Organization, stdout: TextIO) -> None:
     created = 0
-    for name, group_id in DEMO_ARTISTS:
+    for name, group_id in demo_artists():
         if Artist.objects.filter(organization=organization, name=name).exists():
             continue
         services.artist_create(organization=organization, name=name, whatsapp_group_id=group_id)
