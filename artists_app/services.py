@@ -26,7 +26,7 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
-from artists_app.phones import normalize_whatsapp_id
+from whatsapp_crm.phones import normalize_whatsapp_id
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
 from whatsapp_crm.whapi import WhapiClient, WhapiError, WhapiGroup

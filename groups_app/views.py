@@ -7,13 +7,10 @@ Errors are rendered with status 200 (htmx 2 does not swap 4xx/5xx) plus an error
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from groups_app.selectors import group_list, group_stats
@@ -50,16 +47,8 @@ def _table_context(request: HttpRequest, session: WhatsAppSession) -> dict[str, 
         "table_limit": TABLE_LIMIT,
         "search": search,
         "stats": stats,
-        "synced_ago": _ago(stats.last_synced_at),
     }
 
-
-def _ago(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    if timezone.now() - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment)} ago"
 
 
 def _render_section(

@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+import responses
 from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -88,6 +89,14 @@ def webhook_client() -> APIClient:
     api = APIClient()
     api.credentials(HTTP_X_API_KEY=django_settings.WEBHOOK_API_KEY)
     return api
+
+
+@pytest.fixture
+def mocked_gateway():
+    """HTTP calls answered by `responses` (the only thing the suite mocks); unused
+    registrations are fine."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
 
 
 @pytest.fixture

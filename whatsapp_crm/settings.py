@@ -252,7 +252,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["whatsapp_crm.permissions.IsOrganizationMember"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "whatsapp_crm.schema.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "whatsapp_crm.api.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "whatsapp_crm.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "whatsapp_crm.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -261,6 +266,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Staff JSON API and gateway webhooks (see shared/INTERFACE.md §5–§6).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["whatsapp_crm.api.schema_without_slashless_routes"],
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns_app.models.NotificationCampaign.Status",
         "WhatsAppSessionStatusEnum": "sessions_app.models.WhatsAppSession.Status",

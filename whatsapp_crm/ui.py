@@ -1,13 +1,16 @@
-"""Shared UI helpers: toasts for htmx responses (HX-Trigger "showToast") and Django messages."""
+"""Shared UI helpers: toasts for htmx responses (HX-Trigger "showToast"), Django messages, `ago`."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django_htmx.http import trigger_client_event
 
 Level = Literal["success", "info", "warning", "error"]
@@ -52,3 +55,12 @@ class HtmxMessagesMiddleware:
         for message in messages.get_messages(request):
             toast(response, str(message), _LEVELS.get(message.level, "info"))
         return response
+
+
+def ago(moment: datetime | None) -> str:
+    """ "just now", "5 minutes ago", "3 days, 4 hours ago"; "" for no time."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from whatsapp_crm import apis, views
+from whatsapp_crm import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,10 +23,8 @@ urlpatterns = [
     path("", include("campaigns_app.urls")),
     path("", include("artists_app.urls")),
     # JSON API and webhooks (paths accept a missing trailing slash).
-    re_path(
-        r"^api/tasks/(?P<task_id>[0-9a-fA-F-]{36})/?$",
-        apis.TaskRunDetailApi.as_view(),
-        name="api-task-detail",
+    *api.api_path(
+        "api/tasks/<uuid:task_id>", api.TaskRunDetailApi.as_view(), name="api-task-detail"
     ),
     path("api/", include("sessions_app.api_urls")),
     path("api/", include("groups_app.api_urls")),

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from artists_app.phones import (
+from whatsapp_crm.phones import (
     format_international,
     is_privacy_id,
     normalize_phone,
