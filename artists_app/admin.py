@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from artists_app import services
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
-from whatsapp_crm.phones import normalize_phone
 from whatsapp_crm.errors import ApplicationError
+from whatsapp_crm.phones import normalize_phone
 from whatsapp_crm.tenancy import organization_for_user
 
 

@@ -11,10 +11,10 @@ from django.db.models import Case, Count, IntegerField, Max, Min, Q, QuerySet, V
 from django.utils import timezone
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
-from whatsapp_crm.phones import normalize_phone
 from artists_app.services import ACTIVE_RUN_WINDOW, SYNC_TASK_KIND
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
+from whatsapp_crm.phones import normalize_phone
 
 STALE_AFTER = timedelta(hours=24)
 

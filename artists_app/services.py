@@ -26,9 +26,9 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
-from whatsapp_crm.phones import normalize_whatsapp_id
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
+from whatsapp_crm.phones import normalize_whatsapp_id
 from whatsapp_crm.whapi import WhapiClient, WhapiError, WhapiGroup
 
 logger = logging.getLogger(__name__)

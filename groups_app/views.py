@@ -50,7 +50,6 @@ def _table_context(request: HttpRequest, session: WhatsAppSession) -> dict[str, 
     }
 
 
-
 def _render_section(
     request: HttpRequest,
     session: WhatsAppSession,
