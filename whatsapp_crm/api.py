@@ -16,6 +16,7 @@ from django.urls import URLPattern, path
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,6 +60,15 @@ class OrganizationAPIView(APIView):
     @property
     def organization(self) -> Organization:
         return self.request.organization  # type: ignore[attr-defined]
+
+
+class OrganizationListAPIView(GenericAPIView, OrganizationAPIView):
+    """Base for list endpoints: `self.page(queryset, Serializer)` answers one page with DRF's
+    default paginator (`{"count","next","previous","results"}`)."""
+
+    def page(self, queryset: Any, serializer_class: type[serializers.BaseSerializer]) -> Response:
+        rows = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(rows, many=True).data)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
