@@ -6,6 +6,7 @@ the gateway simulator on 127.0.0.1:9100. With DJANGO_DEBUG off, secrets must be 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "django_htmx",
     "whatsapp_crm",
     "sessions_app",
@@ -83,6 +86,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "whatsapp_crm.tenancy.OrganizationMiddleware",
     "whatsapp_crm.ui.HtmxMessagesMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "whatsapp_crm.urls"
@@ -126,7 +131,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login throttling (django-axes, INTERFACE.md §10) -----------------------------------------
+# 5 failed attempts for one username lock that username for 15 minutes, on the app's login and
+# the admin's alike; a successful login before that clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5  # the login page says "5" and "15 minutes"
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
@@ -180,6 +201,10 @@ QUEUE_RETRY_BASE_SECONDS = env.float("QUEUE_RETRY_BASE_SECONDS", default=30)
 QUEUE_RETRY_MAX_SECONDS = env.float("QUEUE_RETRY_MAX_SECONDS", default=900)
 # How many batches one dispatch tick hands to the workers.
 QUEUE_DISPATCH_BATCHES = env.int("QUEUE_DISPATCH_BATCHES", default=4)
+
+# --- Retention (INTERFACE.md §10; queue rows and campaigns are kept) ---------------------------
+RETENTION_WEBHOOK_EVENTS_DAYS = env.int("RETENTION_WEBHOOK_EVENTS_DAYS", default=30)
+RETENTION_TASK_RUNS_DAYS = env.int("RETENTION_TASK_RUNS_DAYS", default=30)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -237,6 +262,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "artists_app.tasks.group_members_sync_all",
         "schedule": crontab(hour=2, minute=0),
     },
+    "records-prune": {
+        "task": "whatsapp_crm.tasks.records_prune",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "group-members-cleanup-stale": {
         "task": "artists_app.tasks.group_members_cleanup_stale",
         "schedule": crontab(hour=3, minute=0),
@@ -266,6 +295,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Staff JSON API and gateway webhooks (see shared/INTERFACE.md §5–§6).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "PREPROCESSING_HOOKS": ["whatsapp_crm.api.schema_without_slashless_routes"],
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns_app.models.NotificationCampaign.Status",
