@@ -5,3 +5,4 @@ from django.apps import AppConfig
 
 class ArtistsConfig(AppConfig):
     name = "artists_app"
+    verbose_name = "Artists and member cache"

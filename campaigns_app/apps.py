@@ -5,3 +5,4 @@ from django.apps import AppConfig
 
 class CampaignsConfig(AppConfig):
     name = "campaigns_app"
+    verbose_name = "Campaigns and send queue"

@@ -30,10 +30,12 @@ class NotificationCampaign(models.Model):
     FINAL_STATUSES = (Status.SENT, Status.PARTIAL_FAILURE, Status.FAILED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # PROTECT: campaigns and queue rows are history; deleting their session or organization is
+    # refused (admin lists what is in the way) instead of erasing what was sent.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="campaigns"
+        Organization, on_delete=models.PROTECT, related_name="campaigns"
     )
-    session = models.ForeignKey(WhatsAppSession, on_delete=models.CASCADE, related_name="campaigns")
+    session = models.ForeignKey(WhatsAppSession, on_delete=models.PROTECT, related_name="campaigns")
     name = models.CharField(max_length=200)
     message = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
@@ -50,6 +52,7 @@ class NotificationCampaign(models.Model):
 
     class Meta:
         db_table = "notification_campaigns"
+        verbose_name = "campaign"
         ordering = ["-created_at"]
         indexes = [
             models.Index(
@@ -99,6 +102,7 @@ class NotificationCampaignGroup(models.Model):
 
     class Meta:
         db_table = "notification_campaign_groups"
+        verbose_name = "campaign group"
         ordering = ["group_name", "group_jid"]
         constraints = [
             models.UniqueConstraint(
@@ -130,10 +134,10 @@ class ScheduledWhatsAppMessage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="scheduled_messages"
+        Organization, on_delete=models.PROTECT, related_name="scheduled_messages"
     )
     session = models.ForeignKey(
-        WhatsAppSession, on_delete=models.CASCADE, related_name="scheduled_messages"
+        WhatsAppSession, on_delete=models.PROTECT, related_name="scheduled_messages"
     )
     recipient_jid = models.CharField(max_length=100)
     message = models.TextField()
@@ -176,6 +180,7 @@ class ScheduledWhatsAppMessage(models.Model):
 
     class Meta:
         db_table = "scheduled_whatsapp_messages"
+        verbose_name = "queued message"
         ordering = ["-created_at"]
         indexes = [
             # "Due pending rows": the claim query's only access path.
@@ -224,6 +229,7 @@ class QueueSessionState(models.Model):
 
     class Meta:
         db_table = "queue_session_states"
+        verbose_name = "queue state of a session"
 
     def __str__(self) -> str:
         return f"queue state of {self.session_id}"

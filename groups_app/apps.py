@@ -5,3 +5,4 @@ from django.apps import AppConfig
 
 class GroupsConfig(AppConfig):
     name = "groups_app"
+    verbose_name = "WhatsApp groups"

@@ -24,6 +24,7 @@ class WhatsAppGroup(models.Model):
 
     class Meta:
         db_table = "whatsapp_groups"
+        verbose_name = "WhatsApp group"
         ordering = ["group_name"]
         constraints = [
             models.UniqueConstraint(

@@ -5,3 +5,4 @@ from django.apps import AppConfig
 
 class SessionsConfig(AppConfig):
     name = "sessions_app"
+    verbose_name = "WhatsApp sessions"

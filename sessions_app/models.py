@@ -30,6 +30,7 @@ class WhatsAppSession(models.Model):
 
     class Meta:
         db_table = "whatsapp_sessions"
+        verbose_name = "WhatsApp session"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
