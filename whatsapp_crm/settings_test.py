@@ -28,4 +28,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the in-memory default: the live test server's threads (webhooks from the
     # simulator) then wait on SQLite's lock (timeout, WAL) instead of failing "table is locked".
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+    # One file per test process, so that two runs in one checkout never share (and break) it;
+    # pytest-django deletes it at the end of the run.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
