@@ -26,6 +26,7 @@ from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError
 from whatsapp_crm.models import Organization, TaskRun
 from whatsapp_crm.permissions import IsOrganizationMember
+from whatsapp_crm.roles import HasRequiredRole
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ class AutoSchema(BaseAutoSchema):
 class OrganizationAPIView(APIView):
     """Base for staff APIs: `self.organization` is the caller's; scope every query to it."""
 
-    permission_classes = [IsOrganizationMember]
+    permission_classes = [IsOrganizationMember, HasRequiredRole]
+    # "member" | "admin" | "owner", or {"POST": "admin"} per method (whatsapp_crm/roles.py).
+    required_role: str | dict[str, str] = "member"
 
     @property
     def organization(self) -> Organization:

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "whatsapp_crm.tenancy.organization_context",
+                "whatsapp_crm.roles.role_context",
             ],
         },
     },
