@@ -61,7 +61,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         organization = admin_organization(request)
         if path is None or organization is None:
             return queryset.none()
-        return queryset.filter(**{path: organization})
+        return queryset.filter(**{path: organization.pk})
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if not request.user.is_superuser and self._path() is None:
@@ -137,7 +137,7 @@ def limit_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -
     organization = admin_organization(request)
     base = related._default_manager
     kwargs["queryset"] = (
-        base.filter(**{path: organization}).distinct() if organization else base.none()
+        base.filter(**{path: organization.pk}).distinct() if organization else base.none()
     )
 
 
