@@ -10,6 +10,7 @@ is another class implementing `Gateway`, registered in `ADAPTERS`.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,6 +18,8 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+
+from whatsapp_crm.text import short_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class GatewayError(Exception):
             "status_code": self.status_code,
             "permanent": self.permanent,
             "ambiguous": self.ambiguous,
-            "body": self.body,
+            "body": _short_body(self.body),
         }
 
     def __str__(self) -> str:
@@ -92,6 +95,19 @@ class Gateway(Protocol):
 
 
 SESSION_STATUSES = {"connected", "connecting", "disconnected"}
+
+
+# What API clients see of a gateway's error body: enough to recognise it, never a whole page.
+ERROR_BODY_MAX_CHARS = 300
+
+
+def _short_body(body: Any) -> Any:
+    if body is None or isinstance(body, (bool, int, float)):
+        return body
+    if isinstance(body, str):
+        return short_text(body, ERROR_BODY_MAX_CHARS)
+    text = json.dumps(body, default=str)
+    return body if len(text) <= ERROR_BODY_MAX_CHARS else short_text(text, ERROR_BODY_MAX_CHARS)
 
 
 def _error_text(body: Any, fallback: str) -> str:

@@ -37,3 +37,9 @@ def db_safe_json(value: Any) -> Any:
 def db_safe_bytes(raw: bytes, *, limit: int) -> str:
     """The first `limit` bytes of a raw body as storable text (bad UTF-8 becomes U+FFFD)."""
     return db_safe_text(raw[:limit].decode("utf-8", "replace"))
+
+
+def short_text(text: str, limit: int = 300) -> str:
+    """`text` cut to `limit` characters with "…" where it was cut (toasts, error summaries)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

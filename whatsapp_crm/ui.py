@@ -13,7 +13,10 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django_htmx.http import trigger_client_event
 
+from whatsapp_crm.text import short_text
+
 Level = Literal["success", "info", "warning", "error"]
+TOAST_MAX_CHARS = 300
 
 
 def toast(response: HttpResponse, message: str, level: Level = "success") -> HttpResponse:
@@ -21,7 +24,8 @@ def toast(response: HttpResponse, message: str, level: Level = "success") -> Htt
     existing = response.headers.get("HX-Trigger")
     events = json.loads(existing) if existing and existing.startswith("{") else {}
     toasts = events.get("showToast", {}).get("toasts", [])
-    toasts.append({"message": message, "level": level})
+    # Capped: a long gateway error must not become a huge HX-Trigger header (proxies refuse those).
+    toasts.append({"message": short_text(message, TOAST_MAX_CHARS), "level": level})
     trigger_client_event(response, "showToast", {"toasts": toasts})
     return response
 
