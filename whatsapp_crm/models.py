@@ -134,3 +134,17 @@ class TaskRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.state} {self.done}/{self.total}"
+
+
+class Heartbeat(models.Model):
+    """When a periodic process last did its work (e.g. "beat": the last queue dispatch), so that
+    /readyz and the stalled-queue banner can tell a dead beat or broker from a quiet queue."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        db_table = "heartbeats"
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

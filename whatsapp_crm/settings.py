@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "whatsapp_crm.tenancy.organization_context",
                 "whatsapp_crm.roles.role_context",
+                "whatsapp_crm.health.stalled_banner",
             ],
         },
     },
@@ -312,7 +313,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every login and session reset at INFO; failures stay visible.
+        "axes": {"level": "WARNING"},
+    },
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem broker has no host; kombu warns about that on every connection.
