@@ -1,4 +1,4 @@
-"""Celery entry points of the queue: thin, take ids, call services (docs/queue.md)."""
+"""Celery entry points of the queue: thin, take ids, call the queue (docs/queue.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from campaigns_app import services
+from campaigns_app import queue
+from whatsapp_crm.health import BEAT, heartbeat_record
 
 
 @shared_task(name="campaigns_app.tasks.queue_dispatch", ignore_result=True)
@@ -19,10 +20,12 @@ def queue_dispatch() -> dict[str, Any]:
     The claim is committed before the batch task is queued; if that task is lost (broker flushed,
     worker gone) the reaper returns its rows to pending when their lease ends.
     """
+    # /readyz and the stalled banner read this: no tick for 3 intervals means beat is down.
+    heartbeat_record(BEAT)
     batches = int(getattr(settings, "QUEUE_DISPATCH_BATCHES", 4))
     claims = []
     for _ in range(max(1, batches)):
-        claim = services.queue_claim()
+        claim = queue.queue_claim()
         if not claim:
             break
         claims.append(claim)
@@ -38,17 +41,17 @@ def queue_dispatch() -> dict[str, Any]:
 @shared_task(name="campaigns_app.tasks.queue_send_batch", ignore_result=True)
 def queue_send_batch(token: str, row_ids: list[str]) -> dict[str, int]:
     """Send one claimed batch; while there is a backlog, keep claiming and sending."""
-    summary = services.queue_send_claimed(token=token, row_ids=row_ids)
+    summary = queue.queue_send_claimed(token=token, row_ids=row_ids)
     if len(row_ids) >= settings.QUEUE_BATCH_SIZE:
         # Bounded so batches queued behind this task still start well within their lease.
         budget = min(30.0, settings.QUEUE_LEASE_SECONDS / 4)
-        summary.merge(services.queue_drain(budget_seconds=budget))
+        summary.merge(queue.queue_drain(budget_seconds=budget))
     return {"sent": summary.sent, "failed": summary.failed, "retrying": summary.retrying}
 
 
 @shared_task(name="campaigns_app.tasks.queue_reap", ignore_result=True)
 def queue_reap() -> dict[str, int]:
-    result = services.queue_reap()
+    result = queue.queue_reap()
     return {
         "returned": result.returned,
         "needs_review": result.needs_review,

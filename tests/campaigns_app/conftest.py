@@ -1,14 +1,13 @@
-"""Fixtures for the queue and campaign tests: gateway answers via `responses`, group rows."""
+"""Fixtures for the queue and campaign tests: scripted /send answers (on the root
+`mocked_gateway`), group rows, queue rows."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,7 @@ from campaigns_app import services
 from campaigns_app.models import ScheduledWhatsAppMessage
 from groups_app.models import WhatsAppGroup
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gateway"
 _seq = itertools.count(1)
-
-
-def load_payload(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -88,12 +82,6 @@ def send_url() -> str:
     return f"{settings.GATEWAY_URL}/send"
 
 
-@pytest.fixture
-def mocked_gateway():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
 class SendRecorder:
     """A `responses` callback for POST /send answering from a script (default: success)."""
 
@@ -123,16 +111,6 @@ def gateway_sends(mocked_gateway) -> SendRecorder:
         responses.POST, send_url(), callback=recorder, content_type="application/json"
     )
     return recorder
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:

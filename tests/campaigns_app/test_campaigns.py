@@ -11,17 +11,16 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from campaigns_app import services
+from campaigns_app import queue, services
 from campaigns_app.models import (
     NotificationCampaign,
     NotificationCampaignGroup,
     ScheduledWhatsAppMessage,
 )
 from tests import factories
-from tests.campaigns_app.conftest import group_create, in_thread, later, load_payload
+from tests.campaigns_app.conftest import group_create, in_thread, later
+from tests.helpers import load_payload
 from whatsapp_crm.errors import ApplicationError
-
-Msg = ScheduledWhatsAppMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +59,7 @@ def test_it_queues_one_row_per_group(organization, gateway_session, groups):
     rows = NotificationCampaignGroup.objects.filter(campaign=campaign)
     assert {r.group_jid for r in rows} == {g.group_jid for g in groups}
     assert {r.status for r in rows} == {"pending"}
-    queue = Msg.objects.filter(campaign_group__campaign=campaign)
+    queue = ScheduledWhatsAppMessage.objects.filter(campaign_group__campaign=campaign)
     assert queue.count() == 5
     assert {(m.recipient_jid, m.message, m.status) for m in queue} == {
         (g.group_jid, "New dates announced!", "pending") for g in groups
@@ -74,7 +73,7 @@ def test_it_refuses_community_parents(organization, gateway_session, groups, com
     assert "Community parent groups cannot receive messages" in exc.value.message
     assert exc.value.details == {"community_parents": [str(community_parent.id)]}
     assert not NotificationCampaign.objects.exists()
-    assert not Msg.objects.exists()
+    assert not ScheduledWhatsAppMessage.objects.exists()
 
 
 def test_it_refuses_groups_of_another_session_or_organization(
@@ -103,7 +102,7 @@ def test_it_sends_every_group_and_finishes_sent(
 ):
     campaign = campaign_for(organization, gateway_session, groups)
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     campaign = fetch(campaign)
     assert (campaign.status, campaign.sent_count, campaign.failed_count) == ("sent", 5, 0)
@@ -118,7 +117,7 @@ def test_it_counts_failures_as_partial_or_total(
 ):
     gateway_sends.script = [(400, {"error": "Group not found"})] * 2
     partial = campaign_for(organization, gateway_session, groups)
-    services.queue_process_once()
+    queue.queue_process_once()
     partial = fetch(partial)
     assert (partial.status, partial.sent_count, partial.failed_count) == ("partial_failure", 3, 2)
     failed_group = partial.groups.filter(status="failed").first()
@@ -126,7 +125,7 @@ def test_it_counts_failures_as_partial_or_total(
 
     gateway_sends.script = [(400, {"error": "Group not found"})] * 2
     total = campaign_for(organization, gateway_session, groups[:2])
-    services.queue_process_once()
+    queue.queue_process_once()
     assert fetch(total).status == "failed"
 
 
@@ -136,7 +135,7 @@ def test_it_shows_retries_on_the_group_while_the_session_is_down(
     gateway_sends.script = [(503, {"error": "Session not connected"})]
     campaign = campaign_for(organization, gateway_session, groups[:1])
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     group = campaign.groups.get()
     assert group.status == "pending"
@@ -150,10 +149,10 @@ def test_it_waits_until_a_scheduled_campaign_is_due(
     campaign = campaign_for(organization, gateway_session, groups, scheduled_for=later(hours=1))
     assert campaign.status == "scheduled"
 
-    services.queue_process_once()
+    queue.queue_process_once()
     assert gateway_sends.calls == []
 
-    services.queue_process_once(now=later(hours=2))
+    queue.queue_process_once(now=later(hours=2))
     assert fetch(campaign).status == "sent"
 
 
@@ -162,13 +161,13 @@ def test_it_retries_failed_groups_with_new_client_ids(
 ):
     gateway_sends.script = [(400, {"error": "Group not found"})]
     campaign = campaign_for(organization, gateway_session, groups)
-    services.queue_process_once()
+    queue.queue_process_once()
     assert fetch(campaign).status == "partial_failure"
     first_ids = {c["clientMessageId"] for c in gateway_sends.calls}
 
     assert services.campaign_retry_failed(campaign=campaign) == 1
     assert fetch(campaign).status == "sending"
-    services.queue_process_once()
+    queue.queue_process_once()
 
     campaign = fetch(campaign)
     assert (campaign.status, campaign.sent_count, campaign.failed_count) == ("sent", 5, 0)
@@ -180,7 +179,7 @@ def test_it_fails_the_group_when_whatsapp_rejects_it_later(
     organization, gateway_session, groups, gateway_sends
 ):
     campaign = campaign_for(organization, gateway_session, groups)
-    services.queue_process_once()
+    queue.queue_process_once()
     group = campaign.groups.first()
 
     response = post_error(gateway_session, group.message_id, "e1")
@@ -206,9 +205,9 @@ def test_it_resolves_a_group_under_review_and_recounts(
 
     gateway_sends.script = [requests.exceptions.ReadTimeout("timed out")]
     campaign = campaign_for(organization, gateway_session, groups[:2])
-    services.queue_process_once()
+    queue.queue_process_once()
     assert fetch(campaign).status == "sending"
-    review = Msg.objects.get(status="needs_review")
+    review = ScheduledWhatsAppMessage.objects.get(status="needs_review")
     assert review.campaign_group.error_message.startswith("Needs review")
 
     services.scheduled_message_resolve(message=review, sent=True)
@@ -219,7 +218,7 @@ def test_it_resolves_a_group_under_review_and_recounts(
 
 def test_it_cancels_a_group_as_failed(organization, gateway_session, groups):
     campaign = campaign_for(organization, gateway_session, groups[:2], scheduled_for=later())
-    row = Msg.objects.filter(campaign_group__campaign=campaign).first()
+    row = ScheduledWhatsAppMessage.objects.filter(campaign_group__campaign=campaign).first()
 
     services.scheduled_message_cancel(message=row)
 
@@ -234,7 +233,7 @@ def test_it_recounts_correctly_under_concurrent_webhooks(
 ):
     groups = [group_create(organization=organization, session=gateway_session) for _ in range(24)]
     campaign = campaign_for(organization, gateway_session, groups)
-    services.queue_process_once()
+    queue.queue_process_once()
     assert fetch(campaign).sent_count == 24
     doomed = list(campaign.groups.order_by("group_jid")[:16])
     barrier = threading.Barrier(16)
@@ -264,12 +263,12 @@ def test_it_recounts_correctly_when_workers_record_concurrently(
     gateway_sends.script = [(200, {"messageId": f"w-{i}"}) for i in range(15)] + [
         (400, {"error": "Group not found"})
     ] * 5
-    claims = [services.queue_claim(limit=5) for _ in range(4)]
+    claims = [queue.queue_claim(limit=5) for _ in range(4)]
     barrier = threading.Barrier(4)
 
     def work(claim):
         barrier.wait()
-        return services.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
+        return queue.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
 
     with ThreadPoolExecutor(4) as pool:
         summaries = list(pool.map(lambda c: in_thread(lambda: work(c))(), claims))

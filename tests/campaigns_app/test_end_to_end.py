@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns_app import services
+from campaigns_app import queue, services
 from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from gateway_simulator import generate_groups
 from tests import factories
-from tests.campaigns_app.conftest import group_create, later, message_create, wait_for
+from tests.campaigns_app.conftest import group_create, later, message_create
+from tests.helpers import wait_for
 from whatsapp_crm.models import WebhookEvent
-from whatsapp_crm.simulator import generate_groups
-
-Msg = ScheduledWhatsAppMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,14 +22,14 @@ def demo_session(organization):
 
 
 def row_status(row_id) -> str:
-    return Msg.objects.get(id=row_id).status
+    return ScheduledWhatsAppMessage.objects.get(id=row_id).status
 
 
 def test_it_shows_sent_then_failed_when_the_late_420_arrives(live_gateway_simulator, demo_session):
     parent = next(g for g in generate_groups(demo_session.session_id, 30) if g["isCommunity"])
     row = message_create(session=demo_session, recipient_jid=parent["id"])
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     row.refresh_from_db()
     assert row.status == "sent" and row.message_id.startswith("sim_")
@@ -61,7 +60,7 @@ def test_it_turns_a_campaign_partly_failed_when_a_group_is_rejected_later(
         group_ids=[g.id for g in groups],
     )
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     assert NotificationCampaign.objects.get(id=campaign.id).sent_count == 5
     wait_for(
@@ -82,8 +81,8 @@ def test_it_waits_while_the_session_is_disconnected_then_sends(
     wait_for(lambda: live_gateway_simulator.webhook_deliveries(), timeout=10)
     row = message_create(session=demo_session, recipient_jid="120363000000000001@g.us")
 
-    services.queue_process_once()
-    services.queue_process_once()  # backing off: no second attempt yet
+    queue.queue_process_once()
+    queue.queue_process_once()  # backing off: no second attempt yet
 
     row.refresh_from_db()
     assert (row.status, row.retry_count, row.error_message) == (
@@ -95,7 +94,7 @@ def test_it_waits_while_the_session_is_disconnected_then_sends(
     assert demo_session.last_error == "Session not connected"
 
     live_gateway_simulator.connect(demo_session.session_id)
-    services.queue_process_once(now=later())
+    queue.queue_process_once(now=later())
 
     assert row_status(row.id) == "sent"
     assert len(live_gateway_simulator.sends()) == 1
@@ -114,7 +113,7 @@ def test_it_sends_once_after_503s_then_success(gateway_simulator, gateway_sessio
     row = message_create(session=gateway_session)
 
     for hours in (1, 2, 3, 4, 5):
-        services.queue_process_once(now=later(hours=hours))
+        queue.queue_process_once(now=later(hours=hours))
 
     row.refresh_from_db()
     assert (row.status, row.retry_count) == ("sent", 3)

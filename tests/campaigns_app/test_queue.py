@@ -12,13 +12,12 @@ import pytest
 import requests
 from django.utils import timezone
 
-from campaigns_app import services
+from campaigns_app import queue, services
 from campaigns_app.models import QueueSessionState, ScheduledWhatsAppMessage
 from sessions_app.models import WhatsAppSession
 from tests import factories
 from tests.campaigns_app.conftest import later, message_create, status_of
 
-Msg = ScheduledWhatsAppMessage
 NOT_CONNECTED = (503, {"error": "Session not connected"})
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_it_sends_a_due_message_and_records_the_message_id(gateway_session, gateway_sends):
     row = message_create(session=gateway_session, recipient_jid="120363111@g.us")
 
-    summary = services.queue_process_once()
+    summary = queue.queue_process_once()
 
     assert summary.sent == 1
     row.refresh_from_db()
@@ -46,24 +45,24 @@ def test_it_sends_a_due_message_and_records_the_message_id(gateway_session, gate
 def test_it_leaves_rows_scheduled_for_later_alone(gateway_session, gateway_sends):
     row = message_create(session=gateway_session, scheduled_for=later(minutes=10))
 
-    assert services.queue_process_once().total == 0
+    assert queue.queue_process_once().total == 0
     assert status_of(row) == "pending"
     assert gateway_sends.calls == []
 
-    services.queue_process_once(now=later(minutes=11))
+    queue.queue_process_once(now=later(minutes=11))
     assert status_of(row) == "sent"
 
 
 def test_it_claims_a_row_once_and_commits_it_as_sending(gateway_session):
     rows = [message_create(session=gateway_session) for _ in range(3)]
 
-    first = services.queue_claim(limit=2)
-    second = services.queue_claim(limit=2)
-    third = services.queue_claim(limit=2)
+    first = queue.queue_claim(limit=2)
+    second = queue.queue_claim(limit=2)
+    third = queue.queue_claim(limit=2)
 
     assert len(first.row_ids) == 2 and len(second.row_ids) == 1 and not third
     assert set(first.row_ids) | set(second.row_ids) == {r.id for r in rows}
-    claimed = Msg.objects.get(id=first.row_ids[0])
+    claimed = ScheduledWhatsAppMessage.objects.get(id=first.row_ids[0])
     assert (claimed.status, claimed.claimed_by, claimed.attempt) == ("sending", first.token, 1)
     assert claimed.lease_until > timezone.now() and claimed.call_started_at is None
 
@@ -73,7 +72,7 @@ def test_it_backs_off_after_503_and_keeps_the_gateway_answer(gateway_session, ga
     row = message_create(session=gateway_session)
     before = timezone.now()
 
-    summary = services.queue_process_once()
+    summary = queue.queue_process_once()
 
     assert summary.retrying == 1
     row.refresh_from_db()
@@ -86,13 +85,13 @@ def test_it_backs_off_after_503_and_keeps_the_gateway_answer(gateway_session, ga
     assert gateway_session.last_error == "Session not connected"
     assert gateway_session.last_error_at is not None
     # Nothing more happens before the back-off has passed.
-    assert services.queue_process_once().total == 0
+    assert queue.queue_process_once().total == 0
 
 
 def test_it_doubles_the_back_off_with_each_retry(settings):
     settings.QUEUE_RETRY_BASE_SECONDS = 10
     settings.QUEUE_RETRY_MAX_SECONDS = 60
-    delays = [services.retry_delay(n).total_seconds() for n in (1, 2, 3, 4, 5)]
+    delays = [queue.retry_delay(n).total_seconds() for n in (1, 2, 3, 4, 5)]
     assert 5 <= delays[0] <= 10
     assert 10 <= delays[1] <= 20
     assert 20 <= delays[2] <= 40
@@ -105,7 +104,7 @@ def test_it_fails_a_row_after_the_retry_limit(settings, gateway_session, gateway
     row = message_create(session=gateway_session)
 
     for hours in (1, 2, 3, 4):
-        services.queue_process_once(now=later(hours=hours))
+        queue.queue_process_once(now=later(hours=hours))
 
     row.refresh_from_db()
     assert row.status == "failed"
@@ -120,8 +119,8 @@ def test_it_fails_at_once_on_a_permanent_error(gateway_session, gateway_sends):
     gateway_sends.script = [(400, {"error": "Invalid recipient"})]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
-    services.queue_process_once(now=later())
+    queue.queue_process_once()
+    queue.queue_process_once(now=later())
 
     row.refresh_from_db()
     assert (row.status, row.retry_count, len(gateway_sends.calls)) == ("failed", 0, 1)
@@ -133,7 +132,7 @@ def test_it_keeps_rows_waiting_when_the_gateway_rejects_our_api_key(gateway_sess
     gateway_sends.script = [(401, {"error": "invalid API key"})]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     row.refresh_from_db()
     assert (row.status, row.retry_count) == ("pending", 1)
@@ -146,8 +145,8 @@ def test_it_puts_an_ambiguous_timeout_up_for_review(gateway_session, gateway_sen
     gateway_sends.script = [requests.exceptions.ReadTimeout("read timed out")]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
-    services.queue_process_once(now=later())
+    queue.queue_process_once()
+    queue.queue_process_once(now=later())
 
     row.refresh_from_db()
     assert row.status == "needs_review"
@@ -159,7 +158,7 @@ def test_it_puts_a_5xx_answer_to_a_send_up_for_review(gateway_session, gateway_s
     gateway_sends.script = [(502, {"error": "upstream broke"})]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     assert status_of(row) == "needs_review"
 
@@ -171,9 +170,9 @@ def test_it_retries_an_ambiguous_send_with_the_same_id_when_the_gateway_is_idemp
     gateway_sends.script = [requests.exceptions.ReadTimeout("read timed out")]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
+    queue.queue_process_once()
     assert status_of(row) == "pending"
-    services.queue_process_once(now=later())
+    queue.queue_process_once(now=later())
 
     row.refresh_from_db()
     assert (row.status, row.retry_count, row.message_id) == ("sent", 1, "wamid.0002")
@@ -184,9 +183,9 @@ def test_it_retries_when_the_gateway_refuses_the_connection(gateway_session, gat
     gateway_sends.script = [requests.exceptions.ConnectionError("[Errno 111] Connection refused")]
     row = message_create(session=gateway_session)
 
-    services.queue_process_once()
+    queue.queue_process_once()
     assert status_of(row) == "pending"
-    services.queue_process_once(now=later())
+    queue.queue_process_once(now=later())
 
     assert status_of(row) == "sent"
     assert len(gateway_sends.calls) == 2
@@ -198,20 +197,22 @@ def test_it_holds_back_the_other_rows_of_a_session_that_is_not_connected(
     gateway_sends.script = [NOT_CONNECTED]
     rows = [message_create(session=gateway_session) for _ in range(4)]
 
-    summary = services.queue_process_once()
+    summary = queue.queue_process_once()
 
     assert (summary.retrying, summary.deferred) == (1, 3)
     assert len(gateway_sends.calls) == 1
     retry_counts = sorted(
-        Msg.objects.filter(id__in=[r.id for r in rows]).values_list("retry_count", flat=True)
+        ScheduledWhatsAppMessage.objects.filter(id__in=[r.id for r in rows]).values_list(
+            "retry_count", flat=True
+        )
     )
     assert retry_counts == [0, 0, 0, 1]
     state = QueueSessionState.objects.get(session=gateway_session)
     assert state.consecutive_failures == 1 and state.paused_until > timezone.now()
     # Paused: nothing of this session is claimed until the pause ends …
-    assert services.queue_process_once().total == 0
+    assert queue.queue_process_once().total == 0
     # … then one probe; its success lets the rest go.
-    summary = services.queue_process_once(now=later())
+    summary = queue.queue_process_once(now=later())
     assert summary.sent == 4
     assert QueueSessionState.objects.get(session=gateway_session).consecutive_failures == 0
 
@@ -225,7 +226,7 @@ def test_it_sends_one_probe_at_a_time_for_a_session_stored_disconnected(
     for _ in range(3):
         message_create(session=session)
 
-    claim = services.queue_claim()
+    claim = queue.queue_claim()
 
     assert len(claim.row_ids) == 1
 
@@ -236,7 +237,7 @@ def test_it_does_not_hold_back_other_sessions(organization, gateway_session, gat
     message_create(session=gateway_session)
     healthy = [message_create(session=other) for _ in range(2)]
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     assert [status_of(r) for r in healthy] == ["sent", "sent"]
 
@@ -251,7 +252,7 @@ def test_it_does_not_let_a_paused_sessions_backlog_starve_other_sessions(organiz
     )
     healthy = message_create(session=up)
 
-    claim = services.queue_claim(limit=50)
+    claim = queue.queue_claim(limit=50)
 
     assert claim.row_ids == [healthy.id]
     assert status_of(backlog[0]) == "pending"
@@ -268,9 +269,9 @@ def test_it_sends_one_probe_per_troubled_session_and_fills_the_rest_with_healthy
         message_create(session=down)
     healthy = [message_create(session=up) for _ in range(3)]
 
-    claim = services.queue_claim(limit=50)
+    claim = queue.queue_claim(limit=50)
 
-    claimed = Msg.objects.filter(id__in=claim.row_ids)
+    claimed = ScheduledWhatsAppMessage.objects.filter(id__in=claim.row_ids)
     assert claimed.filter(session=down).count() == 1
     assert set(claimed.filter(session=up).values_list("id", flat=True)) == {h.id for h in healthy}
 
@@ -285,17 +286,21 @@ def test_it_spaces_the_sends_of_one_session_by_the_rate_limit(settings, organiza
     message_create(session=other)
     now = timezone.now()
 
-    claim = services.queue_claim(now=now)
+    claim = queue.queue_claim(now=now)
 
-    rows = list(Msg.objects.filter(id__in=claim.row_ids, session=session).order_by("send_after"))
+    rows = list(
+        ScheduledWhatsAppMessage.objects.filter(id__in=claim.row_ids, session=session).order_by(
+            "send_after"
+        )
+    )
     # Slots at now and now+3…3.75 s fit the 5 s horizon; the third (≥ 6 s) waits.
     assert len(rows) == 2
     assert rows[0].send_after == now
     gap = (rows[1].send_after - rows[0].send_after).total_seconds()
     assert 3.0 <= gap <= 3.75
-    assert Msg.objects.filter(id__in=claim.row_ids, session=other).count() == 1
-    assert not services.queue_claim(now=now + timedelta(seconds=0.5))
-    later_claim = services.queue_claim(now=now + timedelta(seconds=10))
+    assert ScheduledWhatsAppMessage.objects.filter(id__in=claim.row_ids, session=other).count() == 1
+    assert not queue.queue_claim(now=now + timedelta(seconds=0.5))
+    later_claim = queue.queue_claim(now=now + timedelta(seconds=10))
     assert len(later_claim.row_ids) >= 1
 
 
@@ -307,24 +312,24 @@ def test_it_does_not_let_a_big_campaign_starve_other_sessions(settings, organiza
         message_create(session=busy)
     lonely = message_create(session=quiet)
 
-    claim = services.queue_claim()
+    claim = queue.queue_claim()
 
     assert lonely.id in claim.row_ids
-    assert Msg.objects.filter(id__in=claim.row_ids, session=busy).count() == 2
+    assert ScheduledWhatsAppMessage.objects.filter(id__in=claim.row_ids, session=busy).count() == 2
 
 
 def test_it_keeps_a_late_worker_from_overwriting_a_reclaimed_row(gateway_session, gateway_sends):
     row = message_create(session=gateway_session)
-    stale = services.queue_claim()
+    stale = queue.queue_claim()
     # The first worker froze before its call; the lease ran out and another worker took over.
-    assert services.queue_reap(now=later()).returned == 1
-    fresh = services.queue_claim(now=later())
+    assert queue.queue_reap(now=later()).returned == 1
+    fresh = queue.queue_claim(now=later())
     assert fresh.row_ids == stale.row_ids
 
-    late = services.queue_send_claimed(token=stale.token, row_ids=stale.row_ids)
+    late = queue.queue_send_claimed(token=stale.token, row_ids=stale.row_ids)
     assert late.total == 0 and gateway_sends.calls == []
 
-    services.queue_send_claimed(token=fresh.token, row_ids=fresh.row_ids)
+    queue.queue_send_claimed(token=fresh.token, row_ids=fresh.row_ids)
     row.refresh_from_db()
     assert (row.status, row.attempt, len(gateway_sends.calls)) == ("sent", 2, 1)
 
@@ -333,10 +338,12 @@ def test_it_never_repeats_a_started_call_when_a_batch_is_delivered_twice(
     gateway_session, gateway_sends
 ):
     message_create(session=gateway_session)
-    claim = services.queue_claim()
-    Msg.objects.filter(id__in=claim.row_ids).update(call_started_at=timezone.now())
+    claim = queue.queue_claim()
+    ScheduledWhatsAppMessage.objects.filter(id__in=claim.row_ids).update(
+        call_started_at=timezone.now()
+    )
 
-    summary = services.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
+    summary = queue.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
 
     assert summary.total == 0 and gateway_sends.calls == []
 
@@ -344,11 +351,11 @@ def test_it_never_repeats_a_started_call_when_a_batch_is_delivered_twice(
 def test_it_reaps_expired_claims_by_whether_the_call_started(gateway_session):
     never_called = message_create(session=gateway_session)
     called = message_create(session=gateway_session)
-    services.queue_claim()
-    Msg.objects.filter(id=called.id).update(call_started_at=timezone.now())
+    queue.queue_claim()
+    ScheduledWhatsAppMessage.objects.filter(id=called.id).update(call_started_at=timezone.now())
 
-    assert services.queue_reap().returned == 0  # leases still valid
-    result = services.queue_reap(now=later())
+    assert queue.queue_reap().returned == 0  # leases still valid
+    result = queue.queue_reap(now=later())
 
     assert (result.returned, result.needs_review) == (1, 1)
     assert status_of(never_called) == "pending"
@@ -359,10 +366,10 @@ def test_it_reaps_expired_claims_by_whether_the_call_started(gateway_session):
 def test_it_retries_a_reaped_started_call_when_the_gateway_is_idempotent(settings, gateway_session):
     settings.GATEWAY_SEND_IDEMPOTENT = True
     row = message_create(session=gateway_session)
-    services.queue_claim()
-    Msg.objects.filter(id=row.id).update(call_started_at=timezone.now())
+    queue.queue_claim()
+    ScheduledWhatsAppMessage.objects.filter(id=row.id).update(call_started_at=timezone.now())
 
-    result = services.queue_reap(now=later())
+    result = queue.queue_reap(now=later())
 
     row.refresh_from_db()
     assert (result.retried, row.status, row.retry_count) == (1, "pending", 1)
@@ -372,14 +379,16 @@ def test_it_lets_the_late_worker_resolve_a_row_the_reaper_put_up_for_review(
     gateway_session, gateway_sends
 ):
     row = message_create(session=gateway_session)
-    claim = services.queue_claim()
-    claimed = Msg.objects.select_related("session", "campaign_group").get(id=row.id)
-    Msg.objects.filter(id=row.id).update(call_started_at=timezone.now())
-    services.queue_reap(now=later())
+    claim = queue.queue_claim()
+    claimed = ScheduledWhatsAppMessage.objects.select_related("session", "campaign_group").get(
+        id=row.id
+    )
+    ScheduledWhatsAppMessage.objects.filter(id=row.id).update(call_started_at=timezone.now())
+    queue.queue_reap(now=later())
     assert status_of(row) == "needs_review"
 
     # The frozen worker wakes up with the gateway's answer: it knows more than the reaper.
-    assert services._record_sent(row=claimed, token=claim.token, message_id="wamid.late") == "sent"
+    assert queue.record_sent(row=claimed, token=claim.token, message_id="wamid.late") == "sent"
 
     row.refresh_from_db()
     assert (row.status, row.message_id) == ("sent", "wamid.late")
@@ -387,13 +396,15 @@ def test_it_lets_the_late_worker_resolve_a_row_the_reaper_put_up_for_review(
 
 def test_it_keeps_an_operator_decision_over_a_late_worker(gateway_session):
     row = message_create(session=gateway_session)
-    claim = services.queue_claim()
-    claimed = Msg.objects.select_related("session", "campaign_group").get(id=row.id)
-    Msg.objects.filter(id=row.id).update(call_started_at=timezone.now())
-    services.queue_reap(now=later())
+    claim = queue.queue_claim()
+    claimed = ScheduledWhatsAppMessage.objects.select_related("session", "campaign_group").get(
+        id=row.id
+    )
+    ScheduledWhatsAppMessage.objects.filter(id=row.id).update(call_started_at=timezone.now())
+    queue.queue_reap(now=later())
     services.scheduled_message_resolve(message=row, sent=False)
 
-    assert services._record_sent(row=claimed, token=claim.token, message_id="wamid.late") == "lost"
+    assert queue.record_sent(row=claimed, token=claim.token, message_id="wamid.late") == "lost"
     assert status_of(row) == "failed"
 
 
@@ -401,8 +412,8 @@ def test_it_cancels_retries_and_resolves_rows(gateway_session, gateway_sends):
     gateway_sends.script = [(400, {"error": "Invalid recipient"})]
     pending = message_create(session=gateway_session, scheduled_for=later())
     failed = message_create(session=gateway_session)
-    services.queue_process_once()
-    old_client_id = Msg.objects.get(id=failed.id).client_message_id
+    queue.queue_process_once()
+    old_client_id = ScheduledWhatsAppMessage.objects.get(id=failed.id).client_message_id
 
     services.scheduled_message_cancel(message=pending)
     services.scheduled_message_retry_now(message=failed)
@@ -411,7 +422,7 @@ def test_it_cancels_retries_and_resolves_rows(gateway_session, gateway_sends):
     failed.refresh_from_db()
     assert failed.status == "pending" and failed.client_message_id != old_client_id
     assert failed.retry_count == 0 and failed.error_message == ""
-    services.queue_process_once()
+    queue.queue_process_once()
     assert status_of(failed) == "sent"
     with pytest.raises(services.ApplicationError):
         services.scheduled_message_cancel(message=failed)
@@ -422,10 +433,10 @@ def test_it_cancels_retries_and_resolves_rows(gateway_session, gateway_sends):
 def test_it_moves_a_pending_retry_forward(gateway_session, gateway_sends):
     gateway_sends.script = [NOT_CONNECTED]
     row = message_create(session=gateway_session)
-    services.queue_process_once()
-    assert services.queue_process_once().total == 0
+    queue.queue_process_once()
+    assert queue.queue_process_once().total == 0
 
     services.scheduled_message_retry_now(message=row)
-    services.queue_process_once()
+    queue.queue_process_once()
 
     assert status_of(row) == "sent"

@@ -8,12 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from campaigns_app import services, tasks
+from campaigns_app import queue, tasks
 from campaigns_app.models import ScheduledWhatsAppMessage
 from tests.campaigns_app.conftest import later, message_create, status_of
 from whatsapp_crm.celery import app as celery_app
-
-Msg = ScheduledWhatsAppMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +49,7 @@ def test_it_leaves_rows_whose_batch_task_got_lost_to_the_reaper(settings, gatewa
     assert tasks.queue_dispatch.apply().get() == {"batches": 1, "rows": 1}
     assert status_of(row) == "sending"
 
-    services.queue_reap(now=later())
+    queue.queue_reap(now=later())
 
     assert status_of(row) == "pending"
 
@@ -65,7 +63,7 @@ def test_it_asks_for_a_dispatch_as_soon_as_a_message_is_queued(gateway_session, 
 
 def test_it_reaps_from_the_task(gateway_session):
     message_create(session=gateway_session)
-    services.queue_claim()
+    queue.queue_claim()
     assert tasks.queue_reap.apply().get() == {"returned": 0, "needs_review": 0, "retried": 0}
 
 
@@ -81,8 +79,8 @@ def test_it_processes_the_queue_once_from_the_command(gateway_session, gateway_s
 
 def test_it_reports_reaped_claims_from_the_command(gateway_session, gateway_sends):
     row = message_create(session=gateway_session)
-    services.queue_claim()
-    Msg.objects.filter(id=row.id).update(lease_until=later(hours=-1))
+    queue.queue_claim()
+    ScheduledWhatsAppMessage.objects.filter(id=row.id).update(lease_until=later(hours=-1))
     out = StringIO()
 
     call_command("process_whatsapp_queue", stdout=out)

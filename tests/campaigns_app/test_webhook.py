@@ -12,12 +12,12 @@ from django.db import transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from campaigns_app import services
+from campaigns_app import queue, services
 from campaigns_app.models import ScheduledWhatsAppMessage
-from tests.campaigns_app.conftest import in_thread, load_payload, message_create, status_of
+from tests.campaigns_app.conftest import in_thread, message_create, status_of
+from tests.helpers import load_payload
 from whatsapp_crm.models import WebhookEvent
 
-Msg = ScheduledWhatsAppMessage
 ERROR_TEXT = "WhatsApp error 420: Not allowed to send to a community parent group"
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,9 +41,9 @@ def post(client, payload):
     return client.post(url(), data=json.dumps(payload), content_type="application/json")
 
 
-def sent_row(session, gateway_sends) -> Msg:
+def sent_row(session, gateway_sends) -> ScheduledWhatsAppMessage:
     row = message_create(session=session, recipient_jid="120363025246125486@g.us")
-    services.queue_process_once()
+    queue.queue_process_once()
     row.refresh_from_db()
     assert row.status == "sent"
     return row
@@ -114,7 +114,7 @@ def test_it_keeps_an_error_that_beats_the_send_and_applies_it_when_the_send_is_r
     kept = WebhookEvent.objects.get(source="message_error")
     assert (kept.outcome, kept.reference) == ("pending", "wamid.0001")
 
-    services.queue_process_once()
+    queue.queue_process_once()
 
     row.refresh_from_db()
     assert (row.status, row.message_id, row.error_message) == ("failed", "wamid.0001", ERROR_TEXT)
@@ -130,7 +130,7 @@ def test_it_answers_a_replay_as_duplicate_and_changes_nothing(
     assert post(webhook_client, payload).status_code == 200
     # Staff sends it again; the replayed old error must not touch the new send.
     services.scheduled_message_retry_now(message=row)
-    services.queue_process_once()
+    queue.queue_process_once()
     assert status_of(row) == "sent"
 
     replay = post(webhook_client, payload)
@@ -206,16 +206,15 @@ def test_it_applies_20_simultaneous_replays_once(gateway_session, gateway_sends)
 def test_it_waits_for_a_send_being_recorded_instead_of_missing_it(gateway_session):
     """The dangerous moment: the webhook arrives while the worker's record is not committed yet."""
     row = message_create(session=gateway_session)
-    claim = services.queue_claim()
-    claimed = Msg.objects.select_related("session", "campaign_group").get(id=row.id)
+    claim = queue.queue_claim()
+    claimed = ScheduledWhatsAppMessage.objects.select_related("session", "campaign_group").get(
+        id=row.id
+    )
     recording, release = threading.Event(), threading.Event()
 
     def worker():
         with transaction.atomic():
-            assert (
-                services._record_sent(row=claimed, token=claim.token, message_id="wamid.r")
-                == "sent"
-            )
+            assert queue.record_sent(row=claimed, token=claim.token, message_id="wamid.r") == "sent"
             recording.set()
             release.wait(10)  # commit only after the webhook has started
 
@@ -247,13 +246,13 @@ def test_it_never_loses_an_error_racing_the_send_record(gateway_session, gateway
     gateway_sends.script = [(200, {"messageId": f"race-{i}"}) for i in range(rounds)]
     answers = []
     for i, row in enumerate(rows):
-        claim = services.queue_claim(limit=1)
+        claim = queue.queue_claim(limit=1)
         assert claim.row_ids == [row.id]
         barrier = threading.Barrier(2)
 
         def worker(claim=claim, barrier=barrier):
             barrier.wait()
-            return services.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
+            return queue.queue_send_claimed(token=claim.token, row_ids=claim.row_ids)
 
         def webhook(i=i, barrier=barrier):
             client = APIClient()
@@ -269,7 +268,8 @@ def test_it_never_loses_an_error_racing_the_send_record(gateway_session, gateway
 
     assert {status_of(row) for row in rows} == {"failed"}
     assert all(
-        r.error_message == ERROR_TEXT for r in Msg.objects.filter(id__in=[r.id for r in rows])
+        r.error_message == ERROR_TEXT
+        for r in ScheduledWhatsAppMessage.objects.filter(id__in=[r.id for r in rows])
     )
     assert WebhookEvent.objects.filter(source="message_error", outcome="applied").count() == rounds
     assert not WebhookEvent.objects.filter(source="message_error", outcome="pending").exists()

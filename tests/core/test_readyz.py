@@ -109,3 +109,11 @@ def test_no_banner_while_sends_flow(logged_in_client, beat_alive):
     page = logged_in_client.get("/settings/api-token/").content.decode()
 
     assert "stalled-banner" not in page
+
+
+def test_each_queue_dispatch_records_the_beat_heartbeat(client, db):
+    from campaigns_app.tasks import queue_dispatch
+
+    queue_dispatch()
+
+    assert client.get("/readyz").json()["beat"] == "ok"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from campaigns_app import services
+from campaigns_app import queue
 
 
 class Command(BaseCommand):
@@ -21,13 +21,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        reaped = services.queue_reap()
+        reaped = queue.queue_reap()
         if reaped.returned or reaped.needs_review or reaped.retried:
             self.stdout.write(
                 f"Reaped expired claims: {reaped.returned} queued again, "
                 f"{reaped.needs_review} need review, {reaped.retried} retried."
             )
-        summary = services.queue_process_once(
+        summary = queue.queue_process_once(
             limit=options["limit"], max_batches=options["max_batches"], reap=False
         )
         self.stdout.write(
