@@ -1,5 +1,6 @@
 """Demo artists for `make run`. The simulator's WHAPI answers any group id with 40 deterministic
-members, so creating them queues member syncs that the worker runs right away."""
+members, so creating them queues member syncs that the worker runs right away. The names come
+from `demo_data`, which the simulator uses too (the apps never import the simulator)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import TextIO
 
 from artists_app import services
 from artists_app.models import Artist
+from demo_data import generate_whapi_group
 from whatsapp_crm.models import Organization
-from whatsapp_crm.simulator import generate_whapi_group
 
 
 def demo_artists(count: int = 5) -> list[tuple[str, str]]:

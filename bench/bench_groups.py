@@ -62,10 +62,10 @@ def run() -> list[Row]:
     from django.core.management import call_command
     from django.db import connection
 
+    from gateway_simulator import GatewaySimulator
     from groups_app.services import group_sync
     from sessions_app.models import WhatsAppSession
     from whatsapp_crm.models import Organization
-    from whatsapp_crm.simulator import GatewaySimulator
 
     call_command("migrate", verbosity=0, interactive=False)
     sim = GatewaySimulator(port=0, api_key=settings.GATEWAY_API_KEY).start()

@@ -25,10 +25,10 @@ def run() -> list[Row]:
     django_setup()
     from django.conf import settings
 
-    from artists_app import services
+    from artists_app import member_sync, services
     from artists_app.models import Artist, ArtistWhatsAppGroupMember
+    from gateway_simulator import WHAPI_MEMBERS_PER_GROUP, GatewaySimulator
     from whatsapp_crm.models import Organization, TaskRun
-    from whatsapp_crm.simulator import WHAPI_MEMBERS_PER_GROUP, GatewaySimulator
 
     rows: list[Row] = []
     sim = GatewaySimulator(
@@ -68,7 +68,7 @@ def run() -> list[Row]:
             assert result["success_count"] == ARTISTS
 
             started = time.perf_counter()
-            result = services.group_members_sync(artists=artists, concurrency=1)
+            result = member_sync.group_members_sync(artists=artists, concurrency=1)
             sequential = time.perf_counter() - started
             assert result["success_count"] == ARTISTS
     finally:

@@ -186,8 +186,8 @@ def run() -> list[Row]:
     from kombu import Connection
 
     from campaigns_app.models import ScheduledWhatsAppMessage
+    from gateway_simulator import GatewaySimulator
     from tests import factories
-    from whatsapp_crm.simulator import GatewaySimulator
 
     if connection.vendor != "postgresql":
         raise RuntimeError("bench_queue needs Postgres: set DATABASE_URL=postgres://…")

@@ -105,7 +105,7 @@ def gateway_session(organization):
 
 
 def _start_simulator(settings, **webhooks):
-    from whatsapp_crm.simulator import GatewaySimulator
+    from gateway_simulator import GatewaySimulator
 
     sim = GatewaySimulator(
         port=0,

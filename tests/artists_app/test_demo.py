@@ -28,7 +28,7 @@ def test_it_syncs_thedemo_artists_from_the_simulator(organization, gateway_simul
 
 
 def test_it_namesdemo_artists_after_their_simulated_groups():
-    from whatsapp_crm.simulator import generate_whapi_group
+    from gateway_simulator import generate_whapi_group
 
     pairs = demo.demo_artists()
     assert len({name for name, _ in pairs}) == len(pairs) == 5

@@ -7,11 +7,11 @@ import threading
 import pytest
 from django.db import connections
 
-from campaigns_app import selectors, services
+from campaigns_app import queue, selectors
+from gateway_simulator import generate_groups
 from groups_app.models import WhatsAppGroup
 from tests import factories
 from whatsapp_crm.models import OrganizationMember
-from whatsapp_crm.simulator import generate_groups
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ class QueueRunner:
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                services.queue_process_once()
+                queue.queue_process_once()
                 self.stop.wait(0.3)
         except BaseException as exc:  # reported by the test
             self.errors.append(exc)

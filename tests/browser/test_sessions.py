@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from gateway_simulator import demo_phone_number
 from sessions_app.models import WhatsAppSession
 from tests import factories
 from whatsapp_crm.models import OrganizationMember
-from whatsapp_crm.simulator import demo_phone_number
 
 pytestmark = pytest.mark.browser
 

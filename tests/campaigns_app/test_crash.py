@@ -19,27 +19,27 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from campaigns_app import services
+from campaigns_app import queue
 from campaigns_app.models import ScheduledWhatsAppMessage
-from tests.campaigns_app.conftest import in_thread, later, message_create, status_of, wait_for
+from tests.campaigns_app.conftest import in_thread, later, message_create, status_of
+from tests.helpers import wait_for
 
-Msg = ScheduledWhatsAppMessage
 FORK = multiprocessing.get_context("fork")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _send_claimed(token: str, row_ids: list[str]) -> None:
-    services.queue_send_claimed(token=token, row_ids=row_ids)
+    queue.queue_send_claimed(token=token, row_ids=row_ids)
 
 
 def _claim_and_hang(limit: int) -> None:
-    services.queue_claim(limit=limit)
+    queue.queue_claim(limit=limit)
     time.sleep(120)  # killed here: after the claim's commit, before any gateway call
 
 
 def _process_queue(limit: int) -> None:
-    services.queue_process_once(limit=limit)
+    queue.queue_process_once(limit=limit)
 
 
 def start_worker(target, *args) -> multiprocessing.Process:
@@ -67,20 +67,24 @@ def test_it_puts_a_row_up_for_review_when_the_worker_dies_during_the_call(
     # The simulator holds the first /send for 1.5 s, then performs it.
     simulator.add_failure(path=r"^/send$", method="POST", status=None, delay=1.5, times=1)
     row = message_create(session=gateway_session)
-    claim = services.queue_claim()
+    claim = queue.queue_claim()
     worker = start_worker(_send_claimed, claim.token, [str(i) for i in claim.row_ids])
 
-    wait_for(lambda: Msg.objects.filter(id=row.id, call_started_at__isnull=False).exists())
-    time.sleep(0.3)  # inside the gateway call
+    wait_for(
+        lambda: ScheduledWhatsAppMessage.objects.filter(
+            id=row.id, call_started_at__isnull=False
+        ).exists()
+    )
+    simulator.wait_for_request(r"^/send$", method="POST")  # inside the gateway call
     kill(worker)
 
     wait_for(lambda: len(simulator.sends()) == 1, timeout=5)  # WhatsApp got it
     assert status_of(row) == "sending"
-    services.queue_process_once()  # the lease still holds: nobody touches the row
+    queue.queue_process_once()  # the lease still holds: nobody touches the row
     assert status_of(row) == "sending"
 
-    assert services.queue_reap(now=later()).needs_review == 1
-    services.queue_process_once(now=later())
+    assert queue.queue_reap(now=later()).needs_review == 1
+    queue.queue_process_once(now=later())
 
     assert status_of(row) == "needs_review"
     assert len(simulator.sends()) == 1
@@ -91,13 +95,13 @@ def test_it_sends_once_after_the_lease_when_the_worker_dies_before_the_call(
 ):
     rows = [message_create(session=gateway_session) for _ in range(3)]
     worker = start_worker(_claim_and_hang, 10)
-    wait_for(lambda: Msg.objects.filter(status="sending").count() == 3)
+    wait_for(lambda: ScheduledWhatsAppMessage.objects.filter(status="sending").count() == 3)
     kill(worker)
 
-    services.queue_process_once()  # leases still hold
+    queue.queue_process_once()  # leases still hold
     assert simulator.sends() == []
-    assert services.queue_reap(now=later()).returned == 3
-    services.queue_process_once(now=later())
+    assert queue.queue_reap(now=later()).returned == 3
+    queue.queue_process_once(now=later())
 
     assert [status_of(r) for r in rows] == ["sent"] * 3
     sends = simulator.sends()
@@ -111,15 +115,17 @@ def test_it_sends_the_untouched_rest_of_a_batch_once_after_a_crash_mid_batch(
 ):
     rows = [message_create(session=gateway_session) for _ in range(3)]
     simulator.add_failure(path=r"^/send$", method="POST", status=None, delay=1.5, times=1)
-    claim = services.queue_claim()
+    claim = queue.queue_claim()
     worker = start_worker(_send_claimed, claim.token, [str(i) for i in claim.row_ids])
-    wait_for(lambda: Msg.objects.filter(call_started_at__isnull=False).exists())
-    time.sleep(0.3)
+    wait_for(
+        lambda: ScheduledWhatsAppMessage.objects.filter(call_started_at__isnull=False).exists()
+    )
+    simulator.wait_for_request(r"^/send$", method="POST")  # inside the gateway call
     kill(worker)
     wait_for(lambda: len(simulator.sends()) == 1, timeout=5)
 
-    services.queue_reap(now=later())
-    services.queue_process_once(now=later())
+    queue.queue_reap(now=later())
+    queue.queue_process_once(now=later())
 
     statuses = Counter(status_of(r) for r in rows)
     assert statuses == {"needs_review": 1, "sent": 2}
@@ -135,7 +141,7 @@ def test_it_never_gives_a_row_to_two_concurrent_claimers(gateway_session, claime
     def claim_all() -> list:
         barrier.wait()
         taken = []
-        while claim := services.queue_claim(limit=7):
+        while claim := queue.queue_claim(limit=7):
             taken.extend(claim.row_ids)
         return taken
 
@@ -158,16 +164,18 @@ def test_it_keeps_the_rate_limit_across_concurrent_claimers(settings, gateway_se
 
     def claim_once():
         barrier.wait()
-        return services.queue_claim(now=now).row_ids
+        return queue.queue_claim(now=now).row_ids
 
     with ThreadPoolExecutor(4) as pool:
         claimed = [f.result() for f in [pool.submit(in_thread(claim_once)) for _ in range(4)]]
     ids = [row_id for ids in claimed for row_id in ids]
     # Three more rounds, as later dispatches would run them.
     for seconds in (5, 10, 15):
-        ids += services.queue_claim(now=now + timedelta(seconds=seconds)).row_ids
+        ids += queue.queue_claim(now=now + timedelta(seconds=seconds)).row_ids
 
-    slots = sorted(Msg.objects.filter(id__in=ids).values_list("send_after", flat=True))
+    slots = sorted(
+        ScheduledWhatsAppMessage.objects.filter(id__in=ids).values_list("send_after", flat=True)
+    )
     assert len(ids) == len(set(ids)) >= 4
     gaps = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
     assert min(gaps) >= 3.0

@@ -16,23 +16,14 @@ import phonenumbers
 import pytest
 import requests
 
-from whatsapp_crm.simulator import GatewaySimulator, generate_groups, generate_whapi_group
+from gateway_simulator import GatewaySimulator, generate_groups, generate_whapi_group
+from tests.helpers import wait_for
 
 API_KEY = "sim-test-key"
 WEBHOOK_KEY = "sim-webhook-key"
 HMAC_SECRET = "sim-hmac-secret"
 WHAPI_TOKEN = "sim-whapi-token"
 AUTH = {"X-API-Key": API_KEY}
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 class WebhookReceiver:
@@ -498,6 +489,33 @@ def test_it_drops_the_connection_for_status_zero(sim, http):
     with pytest.raises(requests.exceptions.ConnectionError):
         http.post(f"{sim.url}/send", json=body, headers=AUTH)
     assert http.post(f"{sim.url}/send", json=body, headers=AUTH).status_code == 200
+
+
+def test_it_signals_a_request_when_it_arrives_before_the_delay_is_served(sim, http):
+    sim.add_failure(path="^/send$", method="POST", status=None, delay=1.0)
+    body = {"sessionId": "wa_demo_main", "to": "1@g.us", "message": "Hi", "clientMessageId": "c"}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(http.post, f"{sim.url}/send", json=body, headers=AUTH, timeout=5)
+        request = sim.wait_for_request("^/send$", method="post", timeout=5)
+        waited = time.monotonic() - started
+        assert not answer.done()  # the client still waits for the delayed answer
+        assert sim.sends() == []
+        assert answer.result().status_code == 200
+    assert waited < 0.8
+    assert request["method"] == "POST"
+    assert request["path"] == "/send"
+    # Requests that already arrived count; other methods and paths do not.
+    assert sim.wait_for_request("^/send$", timeout=0)["path"] == "/send"
+    with pytest.raises(TimeoutError):
+        sim.wait_for_request("^/send$", method="GET", timeout=0.1)
+    with pytest.raises(TimeoutError):
+        sim.wait_for_request("^/send$", count=2, timeout=0.1)
+    assert [r["path"] for r in http.get(f"{sim.url}/_control/requests").json()["requests"]] == [
+        "/send"
+    ]  # control calls are not logged
+    sim.reset()
+    assert sim.requests() == []
 
 
 def test_it_serves_control_endpoints_to_loopback_only(sim):

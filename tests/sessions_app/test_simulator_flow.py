@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
+from gateway_simulator import demo_phone_number
 from sessions_app import services
 from sessions_app.models import WhatsAppSession
 from tests import factories
-from whatsapp_crm.simulator import demo_phone_number
+from tests.helpers import wait_for
 
 Status = WhatsAppSession.Status
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_it_connects_by_polling_the_qr_code(gateway_simulator, organization):

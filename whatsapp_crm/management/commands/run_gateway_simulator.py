@@ -1,4 +1,5 @@
-"""Run the gateway + WHAPI simulator in the foreground (docs/gateway-simulator.md)."""
+"""Run the gateway + WHAPI simulator (`gateway_simulator/`) in the foreground: the one way to
+start it outside the tests (docs/gateway-simulator.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from whatsapp_crm.simulator import GatewaySimulator
+from gateway_simulator import GatewaySimulator
 
 
 def _setting(name: str, default: Any = None) -> Any:
