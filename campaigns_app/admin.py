@@ -1,4 +1,5 @@
-"""Admin for the queue and campaigns, with the queue page's actions (each calls a service)."""
+"""Admin for the queue and campaigns. The queue-row actions come from `row_actions.ROW_ACTIONS`
+(the queue page's table): one definition, each action calls a service."""
 
 from __future__ import annotations
 
@@ -16,31 +17,52 @@ from campaigns_app.models import (
     QueueSessionState,
     ScheduledWhatsAppMessage,
 )
+from campaigns_app.row_actions import ROW_ACTIONS, RowAction
+from whatsapp_crm.admin_scoping import OrganizationScopedAdmin, OrganizationScopedInline
 from whatsapp_crm.errors import ApplicationError
 
+AdminAction = Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]
 
-def _each(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    run: Callable[[Any], Any],
-    done: str,
+
+def _run_on_each(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, rows: QuerySet, action: RowAction
 ) -> None:
     ok, errors = 0, []
-    for obj in queryset:
+    for row in rows:
         try:
-            run(obj)
+            action.run(row)
             ok += 1
         except ApplicationError as exc:
-            errors.append(f"{obj}: {exc.message}")
+            errors.append(f"{row}: {exc.message}")
     if ok:
-        modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+        modeladmin.message_user(request, f"{action.admin_done}: {ok}.", messages.SUCCESS)
     for error in errors[:10]:
         modeladmin.message_user(request, error, messages.ERROR)
 
 
+def row_admin_actions(queue_rows: Callable[[QuerySet], QuerySet]) -> list[AdminAction]:
+    """One admin action per row action; `queue_rows` maps the selected objects to queue rows."""
+
+    def make(action: RowAction) -> AdminAction:
+        def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+            _run_on_each(modeladmin, request, queue_rows(queryset), action)
+
+        run.__name__ = action.admin_name
+        return admin.action(description=action.admin_description, permissions=["change"])(run)
+
+    return [make(action) for action in ROW_ACTIONS]
+
+
+def _selected(queryset: QuerySet) -> QuerySet:
+    return queryset
+
+
+def _queue_rows_of_groups(queryset: QuerySet) -> QuerySet:
+    return ScheduledWhatsAppMessage.objects.filter(campaign_group__in=queryset)
+
+
 @admin.register(ScheduledWhatsAppMessage)
-class ScheduledWhatsAppMessageAdmin(admin.ModelAdmin):
+class ScheduledWhatsAppMessageAdmin(OrganizationScopedAdmin):
     list_display = [
         "created_at",
         "recipient_jid",
@@ -57,53 +79,13 @@ class ScheduledWhatsAppMessageAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     # Status changes go through the actions (services), never by editing fields.
     readonly_fields = [f.name for f in ScheduledWhatsAppMessage._meta.fields]
-    actions = ["cancel", "retry_now", "mark_sent", "mark_failed"]
+    actions = row_admin_actions(_selected)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
-    @admin.action(description="Cancel (pending only)")
-    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            queryset,
-            lambda row: services.scheduled_message_cancel(message=row),
-            "Cancelled",
-        )
 
-    @admin.action(description="Retry now (pending, failed or cancelled)")
-    def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            queryset,
-            lambda row: services.scheduled_message_retry_now(message=row),
-            "Queued",
-        )
-
-    @admin.action(description="Needs review → mark sent (checked in WhatsApp)")
-    def mark_sent(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            queryset,
-            lambda row: services.scheduled_message_resolve(message=row, sent=True),
-            "Marked sent",
-        )
-
-    @admin.action(description="Needs review → mark failed (checked in WhatsApp)")
-    def mark_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            queryset,
-            lambda row: services.scheduled_message_resolve(message=row, sent=False),
-            "Marked failed",
-        )
-
-
-class NotificationCampaignGroupInline(admin.TabularInline):
+class NotificationCampaignGroupInline(OrganizationScopedInline, admin.TabularInline):
     model = NotificationCampaignGroup
     extra = 0
     can_delete = False
@@ -115,7 +97,7 @@ class NotificationCampaignGroupInline(admin.TabularInline):
 
 
 @admin.register(NotificationCampaign)
-class NotificationCampaignAdmin(admin.ModelAdmin):
+class NotificationCampaignAdmin(OrganizationScopedAdmin):
     list_display = [
         "name",
         "status",
@@ -132,15 +114,15 @@ class NotificationCampaignAdmin(admin.ModelAdmin):
     inlines = [NotificationCampaignGroupInline]
     actions = ["retry_failed", "recount"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
-    @admin.action(description="Retry failed groups")
+    @admin.action(description="Retry failed groups", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         total = sum(services.campaign_retry_failed(campaign=c) for c in queryset)
         self.message_user(request, f"{total} failed group(s) queued again.", messages.SUCCESS)
 
-    @admin.action(description="Recount from group rows")
+    @admin.action(description="Recount from group rows", permissions=["change"])
     def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
         for campaign in queryset:
             services.campaign_recount(campaign=campaign)
@@ -148,62 +130,22 @@ class NotificationCampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationCampaignGroup)
-class NotificationCampaignGroupAdmin(admin.ModelAdmin):
+class NotificationCampaignGroupAdmin(OrganizationScopedAdmin):
+    organization_path = "campaign__organization"
     list_display = ["group_name", "group_jid", "status", "message_id", "error_message", "campaign"]
     list_filter = ["status"]
     search_fields = ["group_name", "group_jid", "message_id"]
     list_select_related = ["campaign"]
     readonly_fields = [f.name for f in NotificationCampaignGroup._meta.fields]
-    actions = ["cancel", "retry_now", "mark_sent", "mark_failed"]
+    # A group row's actions act on its queue row.
+    actions = row_admin_actions(_queue_rows_of_groups)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
-
-    def _rows(self, queryset: QuerySet) -> QuerySet:
-        return ScheduledWhatsAppMessage.objects.filter(campaign_group__in=queryset)
-
-    @admin.action(description="Cancel the group's pending send")
-    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            self._rows(queryset),
-            lambda row: services.scheduled_message_cancel(message=row),
-            "Cancelled",
-        )
-
-    @admin.action(description="Retry now")
-    def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            self._rows(queryset),
-            lambda row: services.scheduled_message_retry_now(message=row),
-            "Queued",
-        )
-
-    @admin.action(description="Needs review → mark sent")
-    def mark_sent(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            self._rows(queryset),
-            lambda row: services.scheduled_message_resolve(message=row, sent=True),
-            "Marked sent",
-        )
-
-    @admin.action(description="Needs review → mark failed")
-    def mark_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
-            self,
-            request,
-            self._rows(queryset),
-            lambda row: services.scheduled_message_resolve(message=row, sent=False),
-            "Marked failed",
-        )
 
 
 @admin.register(QueueSessionState)
-class QueueSessionStateAdmin(admin.ModelAdmin):
+class QueueSessionStateAdmin(OrganizationScopedAdmin):
+    organization_path = "session__organization"
     list_display = ["session", "next_slot_at", "paused_until", "consecutive_failures"]
     readonly_fields = ["session"]

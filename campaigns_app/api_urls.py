@@ -1,34 +1,31 @@
 from __future__ import annotations
 
-from django.urls import re_path
-
 from campaigns_app import apis
+from whatsapp_crm.api import api_path
 
 app_name = "campaigns-api"
 
-UUID = r"(?P<pk>[0-9a-fA-F-]{36})"
-
-# Paths accept a missing trailing slash (INTERFACE.md §5–§6).
+# Paths accept a missing trailing slash (INTERFACE.md §5–§6); a malformed id is a 404.
 urlpatterns = [
-    re_path(
-        r"^scheduled-messages/?$",
+    *api_path(
+        "scheduled-messages",
         apis.ScheduledMessageCollectionApi.as_view(),
         name="scheduled-message-list",
     ),
-    re_path(
-        rf"^scheduled-messages/{UUID}/?$",
+    *api_path(
+        "scheduled-messages/<uuid:pk>",
         apis.ScheduledMessageDetailApi.as_view(),
         name="scheduled-message-detail",
     ),
-    re_path(r"^campaigns/?$", apis.CampaignCollectionApi.as_view(), name="campaign-list"),
-    re_path(rf"^campaigns/{UUID}/?$", apis.CampaignDetailApi.as_view(), name="campaign-detail"),
-    re_path(
-        rf"^campaigns/{UUID}/retry-failed/?$",
+    *api_path("campaigns", apis.CampaignCollectionApi.as_view(), name="campaign-list"),
+    *api_path("campaigns/<uuid:pk>", apis.CampaignDetailApi.as_view(), name="campaign-detail"),
+    *api_path(
+        "campaigns/<uuid:pk>/retry-failed",
         apis.CampaignRetryFailedApi.as_view(),
         name="campaign-retry-failed",
     ),
-    re_path(
-        r"^webhooks/whatsapp/message-error/?$",
+    *api_path(
+        "webhooks/whatsapp/message-error",
         apis.MessageErrorWebhookApi.as_view(),
         name="webhook-message-error",
     ),

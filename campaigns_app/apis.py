@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -13,18 +13,22 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns_app import selectors, services
+from campaigns_app import queue, selectors, services
+from campaigns_app.forms import (
+    CAMPAIGN_NAME_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
+    RECIPIENT_JID_MAX_LENGTH,
+)
 from campaigns_app.models import (
     NotificationCampaign,
     NotificationCampaignGroup,
     ScheduledWhatsAppMessage,
 )
-from sessions_app.models import WhatsAppSession
-from whatsapp_crm.api import OrganizationAPIView
+from sessions_app.selectors import session_get
+from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
 from whatsapp_crm.models import WebhookEvent
 from whatsapp_crm.webhooks import WebhookRejected, WebhookResult, WebhookView
 
@@ -114,17 +118,13 @@ class CampaignListOutputSerializer(CampaignOutputSerializer):
         fields = [f for f in CampaignOutputSerializer.Meta.fields if f != "groups"]
 
 
-def _session_of(view: OrganizationAPIView, session_id: Any) -> WhatsAppSession:
-    return get_object_or_404(WhatsAppSession, id=session_id, organization=view.organization)
-
-
-class ScheduledMessageCollectionApi(OrganizationAPIView):
+class ScheduledMessageCollectionApi(OrganizationListAPIView):
     """GET: the organization's queue rows (?status=…). POST: schedule one message."""
 
     class InputSerializer(serializers.Serializer):
         session = serializers.UUIDField()
-        recipient_jid = serializers.CharField(max_length=100)
-        message = serializers.CharField(max_length=4096)
+        recipient_jid = serializers.CharField(max_length=RECIPIENT_JID_MAX_LENGTH)
+        message = serializers.CharField(max_length=MESSAGE_MAX_LENGTH)
         scheduled_for = serializers.DateTimeField(required=False, allow_null=True)
 
     @extend_schema(
@@ -138,12 +138,8 @@ class ScheduledMessageCollectionApi(OrganizationAPIView):
         status = request.query_params.get("status") or None
         if status and status not in ScheduledWhatsAppMessage.Status.values:
             status = "__none__"
-        qs = selectors.scheduled_message_list(organization=self.organization, status=status)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(
-            ScheduledMessageOutputSerializer(page, many=True).data
-        )
+        rows = selectors.scheduled_message_list(organization=self.organization, status=status)
+        return self.page(rows, ScheduledMessageOutputSerializer)
 
     @extend_schema(
         request=InputSerializer,
@@ -159,7 +155,7 @@ class ScheduledMessageCollectionApi(OrganizationAPIView):
         data = serializer.validated_data
         row = services.scheduled_message_create(
             organization=self.organization,
-            session=_session_of(self, data["session"]),
+            session=session_get(organization=self.organization, pk=data["session"]),
             recipient_jid=data["recipient_jid"],
             message=data["message"],
             scheduled_for=data.get("scheduled_for"),
@@ -172,18 +168,20 @@ class ScheduledMessageDetailApi(OrganizationAPIView):
     @extend_schema(
         responses=ScheduledMessageOutputSerializer, operation_id="scheduled_messages_retrieve"
     )
-    def get(self, request: Request, pk: str) -> Response:
-        row = get_object_or_404(ScheduledWhatsAppMessage, id=pk, organization=self.organization)
+    def get(self, request: Request, pk: UUID) -> Response:
+        row = selectors.scheduled_message_get(organization=self.organization, pk=pk)
         return Response(ScheduledMessageOutputSerializer(row).data)
 
 
-class CampaignCollectionApi(OrganizationAPIView):
+class CampaignCollectionApi(OrganizationListAPIView):
     """GET: the organization's campaigns. POST: create one (its groups are queued at once)."""
 
     class InputSerializer(serializers.Serializer):
         session = serializers.UUIDField()
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        message = serializers.CharField(max_length=4096)
+        name = serializers.CharField(
+            max_length=CAMPAIGN_NAME_MAX_LENGTH, required=False, allow_blank=True
+        )
+        message = serializers.CharField(max_length=MESSAGE_MAX_LENGTH)
         group_ids = serializers.ListField(
             child=serializers.UUIDField(), allow_empty=False, max_length=1000
         )
@@ -191,10 +189,8 @@ class CampaignCollectionApi(OrganizationAPIView):
 
     @extend_schema(responses=CampaignListOutputSerializer(many=True), operation_id="campaigns_list")
     def get(self, request: Request) -> Response:
-        qs = selectors.campaign_list(organization=self.organization)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(CampaignListOutputSerializer(page, many=True).data)
+        campaigns = selectors.campaign_list(organization=self.organization)
+        return self.page(campaigns, CampaignListOutputSerializer)
 
     @extend_schema(
         request=InputSerializer,
@@ -210,7 +206,7 @@ class CampaignCollectionApi(OrganizationAPIView):
         data = serializer.validated_data
         campaign = services.campaign_create(
             organization=self.organization,
-            session=_session_of(self, data["session"]),
+            session=session_get(organization=self.organization, pk=data["session"]),
             name=data.get("name") or "",
             message=data["message"],
             group_ids=data["group_ids"],
@@ -222,15 +218,15 @@ class CampaignCollectionApi(OrganizationAPIView):
 
 class CampaignDetailApi(OrganizationAPIView):
     @extend_schema(responses=CampaignOutputSerializer, operation_id="campaigns_retrieve")
-    def get(self, request: Request, pk: str) -> Response:
-        campaign = get_object_or_404(NotificationCampaign, id=pk, organization=self.organization)
+    def get(self, request: Request, pk: UUID) -> Response:
+        campaign = selectors.campaign_get(organization=self.organization, pk=pk)
         return Response(CampaignOutputSerializer(campaign).data)
 
 
 class CampaignRetryFailedApi(OrganizationAPIView):
     @extend_schema(request=None, responses=CampaignOutputSerializer)
-    def post(self, request: Request, pk: str) -> Response:
-        campaign = get_object_or_404(NotificationCampaign, id=pk, organization=self.organization)
+    def post(self, request: Request, pk: UUID) -> Response:
+        campaign = selectors.campaign_get(organization=self.organization, pk=pk)
         queued = services.campaign_retry_failed(campaign=campaign)
         campaign.refresh_from_db()
         return Response(
@@ -241,7 +237,7 @@ class CampaignRetryFailedApi(OrganizationAPIView):
 class MessageErrorWebhookApi(WebhookView):
     """`POST /api/webhooks/whatsapp/message-error/`: WhatsApp refused a message after the send."""
 
-    source = services.MESSAGE_ERROR_SOURCE
+    source = queue.MESSAGE_ERROR_SOURCE
 
     class InputSerializer(serializers.Serializer):
         event = serializers.ChoiceField(choices=["message_error"], required=False)
@@ -280,7 +276,7 @@ class MessageErrorWebhookApi(WebhookView):
         return super().post(request, *args, **kwargs)
 
     def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
-        outcome = services.message_error_apply(
+        outcome = queue.message_error_apply(
             session_key=data["sessionId"],
             message_id=data["messageId"],
             error_code=data.get("errorCode") or "",

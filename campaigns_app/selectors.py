@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from campaigns_app.models import (
@@ -17,7 +18,7 @@ from groups_app.selectors import group_list
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.models import Organization
 
-Msg = ScheduledWhatsAppMessage
+QueueStatus = ScheduledWhatsAppMessage.Status
 
 # While a row is this young after its send, a late WhatsApp error (420) may still turn it failed.
 LATE_ERROR_WINDOW_SECONDS = 30
@@ -25,6 +26,11 @@ LATE_ERROR_WINDOW_SECONDS = 30
 
 def campaign_list(*, organization: Organization) -> QuerySet[NotificationCampaign]:
     return NotificationCampaign.objects.filter(organization=organization).select_related("session")
+
+
+def campaign_get(*, organization: Organization, pk: Any) -> NotificationCampaign:
+    """One campaign of the organization; another organization's id is a 404."""
+    return get_object_or_404(campaign_list(organization=organization), pk=pk)
 
 
 def campaign_groups(*, campaign: NotificationCampaign) -> QuerySet[NotificationCampaignGroup]:
@@ -35,7 +41,7 @@ def campaign_groups(*, campaign: NotificationCampaign) -> QuerySet[NotificationC
 def scheduled_message_list(
     *, organization: Organization, status: str | None = None
 ) -> QuerySet[ScheduledWhatsAppMessage]:
-    qs = Msg.objects.filter(organization=organization).select_related(
+    qs = ScheduledWhatsAppMessage.objects.filter(organization=organization).select_related(
         "session", "campaign_group__campaign"
     )
     if status:
@@ -43,10 +49,17 @@ def scheduled_message_list(
     return qs.order_by("-created_at")
 
 
+def scheduled_message_get(*, organization: Organization, pk: Any) -> ScheduledWhatsAppMessage:
+    """One queue row of the organization; another organization's id is a 404."""
+    return get_object_or_404(
+        ScheduledWhatsAppMessage.objects.filter(organization=organization), pk=pk
+    )
+
+
 def queue_status_counts(*, organization: Organization) -> dict[str, int]:
-    counts = {value: 0 for value, _ in Msg.Status.choices}
+    counts = {value: 0 for value, _ in QueueStatus.choices}
     for row in (
-        Msg.objects.filter(organization=organization)
+        ScheduledWhatsAppMessage.objects.filter(organization=organization)
         .values("status")
         .annotate(n=Count("id"))
         .order_by()
@@ -59,8 +72,8 @@ def queue_is_active(*, rows: list[ScheduledWhatsAppMessage]) -> bool:
     """Whether a page showing `rows` should keep polling (work in flight, or late errors due)."""
     recent = timezone.now().timestamp() - LATE_ERROR_WINDOW_SECONDS
     return any(
-        row.status in (Msg.Status.PENDING, Msg.Status.SENDING)
-        or (row.status == Msg.Status.SENT and row.sent_at and row.sent_at.timestamp() > recent)
+        row.status in (QueueStatus.PENDING, QueueStatus.SENDING)
+        or (row.status == QueueStatus.SENT and row.sent_at and row.sent_at.timestamp() > recent)
         for row in rows
     )
 

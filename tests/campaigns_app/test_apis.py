@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from campaigns_app.models import (
+    NotificationCampaign,
+    NotificationCampaignGroup,
+    ScheduledWhatsAppMessage,
+)
 from tests import factories
 from tests.campaigns_app.conftest import group_create
 
@@ -187,3 +191,105 @@ def test_it_hides_other_organizations_campaigns(
 def test_it_requires_authentication(client, gateway_session):
     assert client.get("/api/campaigns/").status_code in (401, 403)
     assert client.post("/api/scheduled-messages/", {}).status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/scheduled-messages/0000/",
+        f"/api/scheduled-messages/{'0' * 36}/",
+        f"/api/scheduled-messages/{'0' * 36}",
+        "/api/campaigns/not-a-uuid/",
+        "/api/campaigns/not-a-uuid/retry-failed/",
+    ],
+)
+def test_it_answers_404_for_a_malformed_id(api_client, url):
+    """The `<uuid:pk>` converter refuses it before any query (Postgres answered 500)."""
+    response = api_client.post(url) if url.endswith("retry-failed/") else api_client.get(url)
+
+    assert response.status_code == 404
+
+
+def test_it_answers_404_for_an_unknown_well_formed_id(api_client):
+    response = api_client.get("/api/scheduled-messages/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert response.json()["success"] is False
+
+
+def written() -> tuple[int, int, int]:
+    return (
+        NotificationCampaign.objects.count(),
+        NotificationCampaignGroup.objects.count(),
+        ScheduledWhatsAppMessage.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("message", "Hello\x00fans"),
+        ("message", "x" * 4097),
+        ("recipient_jid", "1" * 96 + "@g.us"),
+        ("session", "not-a-uuid"),
+    ],
+    ids=["nul-message", "long-message", "long-jid", "bad-session"],
+)
+def test_it_refuses_the_inputs_the_queue_page_refuses(api_client, gateway_session, field, value):
+    data = {"session": str(gateway_session.id), "recipient_jid": "1@g.us", "message": "Hi"}
+    data[field] = value
+
+    response = api_client.post("/api/scheduled-messages/", data, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["details"]
+    assert written() == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("group_ids", ["not-a-uuid"]),
+        ("name", "Tour\x00news"),
+        ("name", "n" * 201),
+        ("message", "New\x00dates"),
+    ],
+    ids=["bad-group-id", "nul-name", "long-name", "nul-message"],
+)
+def test_it_refuses_the_inputs_the_campaign_page_refuses(
+    api_client, gateway_session, groups, field, value
+):
+    data = {
+        "session": str(gateway_session.id),
+        "name": "Tour",
+        "message": "Hi",
+        "group_ids": [str(groups[0].id)],
+    }
+    data[field] = value
+
+    response = api_client.post("/api/campaigns/", data, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["details"]
+    assert written() == (0, 0, 0)
+
+
+def test_it_pages_the_lists(api_client, organization, gateway_session):
+    for n in range(3):
+        ScheduledWhatsAppMessage.objects.create(
+            organization=organization, session=gateway_session, recipient_jid=f"{n}@g.us"
+        )
+
+    body = api_client.get("/api/scheduled-messages/").json()
+
+    assert (body["count"], body["next"], body["previous"], len(body["results"])) == (
+        3,
+        None,
+        None,
+        3,
+    )
+    assert api_client.get("/api/campaigns/").json() == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }

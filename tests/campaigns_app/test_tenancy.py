@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from campaigns_app import services
 from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
-from tests.campaigns_app.conftest import later, message_create, status_of
+from tests import factories
+from tests.campaigns_app.conftest import group_create, later, message_create, status_of
 
 Msg = ScheduledWhatsAppMessage
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -80,6 +81,22 @@ def test_it_refuses_another_organizations_session_on_the_pages(
     )
 
     assert response.status_code == 400 and queued.status_code == 400
+    assert not NotificationCampaign.objects.exists() and not Msg.objects.exists()
+
+
+def test_it_refuses_another_organizations_group_on_the_page(
+    logged_in_client, other_organization, gateway_session
+):
+    stranger = factories.session_create(organization=other_organization)
+    foreign = group_create(organization=other_organization, session=stranger)
+
+    response = logged_in_client.post(
+        reverse("campaigns:new"),
+        {"session": str(gateway_session.id), "message": "Hi", "group_ids": [str(foreign.id)]},
+    )
+
+    assert response.status_code == 400
+    assert f"Unknown group: {foreign.id}." in response.text
     assert not NotificationCampaign.objects.exists() and not Msg.objects.exists()
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns_app import selectors, services
+from campaigns_app import queue, selectors, services
 from campaigns_app.models import (
     NotificationCampaign,
     NotificationCampaignGroup,
     ScheduledWhatsAppMessage,
 )
+from campaigns_app.row_actions import row_buttons
 from tests import factories
 from tests.campaigns_app.conftest import later, message_create, status_of
 
@@ -147,7 +149,7 @@ def test_it_polls_progress_until_the_campaign_is_final(
     assert 'hx-trigger="every 1s"' in running.text
     assert "0 sent" in running.text
 
-    services.queue_process_once()
+    queue.queue_process_once()
     done = logged_in_client.get(url, **HTMX)
 
     # Final, but sent moments ago: it keeps watching for late WhatsApp errors, slower.
@@ -169,7 +171,7 @@ def test_it_shows_failed_groups_with_their_error_and_retries_them(
 ):
     gateway_sends.script = [(400, {"error": "Group not found"})]
     campaign = make_campaign(organization, gateway_session, groups[:2])
-    services.queue_process_once()
+    queue.queue_process_once()
 
     page = logged_in_client.get(reverse("campaigns:detail", args=[campaign.id]))
     assert "Group not found" in page.text
@@ -197,7 +199,7 @@ def test_it_shows_the_queue_with_errors_and_filters_by_status(
 ):
     gateway_sends.script = [(503, {"error": "Session not connected"})]
     waiting = message_create(session=gateway_session, recipient_jid="111@g.us")
-    services.queue_process_once()
+    queue.queue_process_once()
     message_create(session=gateway_session, recipient_jid="222@g.us", scheduled_for=later())
 
     page = logged_in_client.get(reverse("campaigns:queue"))
@@ -269,3 +271,107 @@ def test_it_polls_the_queue_only_while_work_is_in_flight(logged_in_client, gatew
     message_create(session=gateway_session)
     busy = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX)
     assert 'hx-trigger="every 2s"' in busy.text
+
+
+def test_it_draws_each_rows_buttons_from_the_row_action_table(logged_in_client, gateway_session):
+    rows = {}
+    for status in ("pending", "failed", "needs_review", "sent"):
+        rows[status] = message_create(session=gateway_session, scheduled_for=later())
+        Msg.objects.filter(id=rows[status].id).update(status=status)
+
+    html = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX).text
+
+    for status, row in rows.items():
+        cell = html.split(f'id="row-{row.id}"')[1].split("</tr>")[0]
+        buttons = row_buttons(status)
+        assert cell.count("<button") == len(buttons)
+        for button in buttons:
+            assert reverse("campaigns:queue-action", args=[row.id, button.name]) in cell
+            assert (f'hx-confirm="{button.confirm}"' in cell) == bool(button.confirm)
+    assert [b.name for b in row_buttons("pending")] == ["retry", "cancel"]
+    assert [b.name for b in row_buttons("needs_review")] == ["mark-sent", "mark-failed"]
+
+
+# --- bad input: a 400 with the form again, nothing written (Postgres answered 500) ------------
+
+
+def written() -> tuple[int, int, int]:
+    return (
+        NotificationCampaign.objects.count(),
+        NotificationCampaignGroup.objects.count(),
+        Msg.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("group_ids", ["not-a-uuid"], "“not-a-uuid” is not a group id."),
+        ("group_ids", [], "Pick at least one group."),
+        ("name", "Tour\x00news", "The name contains a NUL character"),
+        ("name", "n" * 201, "The name is too long: at most 200 characters (it has 201)."),
+        ("message", "New\x00dates", "The message contains a NUL character"),
+        ("message", "m" * 4097, "The message is too long: at most 4096 characters (it has 4097)."),
+        ("session", "not-a-uuid", "Pick a WhatsApp session."),
+        ("scheduled_for", "tomorrow", "The date and time are not valid."),
+        ("scheduled_for", "", "Pick the date and time to send at."),
+    ],
+)
+def test_it_refuses_bad_campaign_input_and_writes_nothing(
+    logged_in_client, gateway_session, groups, field, value, error
+):
+    data = {
+        "session": str(gateway_session.id),
+        "name": "Tour news",
+        "message": "New dates!",
+        "group_ids": [str(groups[0].id)],
+        "when": "later",
+        "scheduled_for": "2031-01-02T10:30",
+    }
+    data[field] = value
+
+    response = logged_in_client.post(reverse("campaigns:new"), data)
+
+    assert response.status_code == 400
+    assert error in response.text
+    assert 'id="campaign-form"' in response.text  # the form again, as typed
+    assert written() == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("message", "Hello\x00fans", "The message contains a NUL character"),
+        ("message", "x" * 2_000_000, "at most 4096 characters (it has 2000000)."),
+        ("message", "", "The message is empty."),
+        ("recipient_jid", "1" * 96 + "@g.us", "at most 100 characters (it has 101)."),
+        ("recipient_jid", "120363\x00@g.us", "The recipient contains a NUL character"),
+        ("session", "not-a-uuid", "Pick a WhatsApp session."),
+    ],
+    ids=["nul-message", "2m-message", "empty-message", "long-jid", "nul-jid", "bad-session"],
+)
+def test_it_refuses_bad_queue_input_and_writes_nothing(
+    logged_in_client, gateway_session, field, value, error
+):
+    data = {
+        "session": str(gateway_session.id),
+        "recipient_jid": "120363025246125486@g.us",
+        "message": "Hello fans",
+        "when": "now",
+    }
+    data[field] = value
+
+    response = logged_in_client.post(reverse("campaigns:queue-create"), data)
+    htmx = logged_in_client.post(reverse("campaigns:queue-create"), data, **HTMX)
+
+    assert response.status_code == 400
+    assert error in response.text
+    assert htmx.status_code == 400
+    toasts = json.loads(htmx.headers["HX-Trigger"])["showToast"]["toasts"]
+    assert error in toasts[0]["message"] and toasts[0]["level"] == "error"
+    assert written() == (0, 0, 0)
+
+
+def test_it_answers_404_for_a_malformed_id_in_a_page_url(logged_in_client):
+    assert logged_in_client.get("/campaigns/0000/").status_code == 404
+    assert logged_in_client.post("/queue/not-a-uuid/cancel/").status_code == 404
