@@ -224,6 +224,8 @@ class CampaignDetailApi(OrganizationAPIView):
 
 
 class CampaignRetryFailedApi(OrganizationAPIView):
+    required_role = "admin"
+
     @extend_schema(request=None, responses=CampaignOutputSerializer)
     def post(self, request: Request, pk: UUID) -> Response:
         campaign = selectors.campaign_get(organization=self.organization, pk=pk)

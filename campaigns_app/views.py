@@ -21,6 +21,7 @@ from campaigns_app.row_actions import row_action_get, row_buttons
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.htmx import HtmxHttpRequest
+from whatsapp_crm.roles import Role, role_required
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import Level, toast
 
@@ -145,7 +146,7 @@ def campaign_progress(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def campaign_retry_failed(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
     campaign = selectors.campaign_get(organization=request.organization, pk=pk)
     queued = services.campaign_retry_failed(campaign=campaign)
@@ -248,7 +249,7 @@ def queue_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def queue_action(request: HtmxHttpRequest, pk: Any, action: str) -> HttpResponse:
     row_action = row_action_get(action)
     if row_action is None:
