@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
@@ -11,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from artists_app import services
+from artists_app.forms import ArtistAdminForm
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.phones import normalize_phone
@@ -68,18 +68,6 @@ class ArtistStalenessFilter(admin.SimpleListFilter):
         if self.value() == "no_members":
             return queryset.exclude(whatsapp_group_id="").filter(group_members__isnull=True)
         return queryset
-
-
-class ArtistAdminForm(forms.ModelForm):
-    class Meta:
-        model = Artist
-        fields = ["organization", "name", "whatsapp_group_id"]
-
-    def clean_whatsapp_group_id(self) -> str:
-        try:
-            return services.whatsapp_group_id_normalize(self.cleaned_data["whatsapp_group_id"])
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from exc
 
 
 @admin.register(Artist)

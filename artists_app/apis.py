@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from artists_app import selectors, services
 from artists_app.models import Artist
-from whatsapp_crm.api import OrganizationAPIView
+from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
 
 ARTIST_FIELDS = [
     "id",
@@ -43,32 +44,33 @@ class ArtistOutputSerializer(serializers.ModelSerializer):
         return count if count is not None else obj.group_members.count()
 
 
-def _artist_or_404(view: OrganizationAPIView, pk: str) -> Artist:
+def _artist_or_404(view: OrganizationAPIView, pk: UUID) -> Artist:
     artist = selectors.artist_get(organization=view.organization, artist_id=pk)
     if artist is None:
         raise Http404("No such artist.")
     return artist
 
 
-class ArtistListApi(OrganizationAPIView):
+class ArtistListApi(OrganizationListAPIView):
     """GET /api/artists/ — the organization's artists with their sync state."""
 
     @extend_schema(responses=ArtistOutputSerializer(many=True), operation_id="artists_list")
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(
-            selectors.artist_list(organization=self.organization), request, view=self
+        return self.page(
+            selectors.artist_list(organization=self.organization), ArtistOutputSerializer
         )
-        return paginator.get_paginated_response(ArtistOutputSerializer(page, many=True).data)
 
 
 class ArtistCreateApi(OrganizationAPIView):
     """POST /api/artists/ — with a group id, the group's member sync is queued after commit."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+        name = serializers.CharField(max_length=services.ARTIST_NAME_MAX_LENGTH)
         whatsapp_group_id = serializers.CharField(
-            max_length=120, required=False, allow_blank=True, default=""
+            max_length=services.GROUP_ID_INPUT_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
         )
 
         class Meta:
@@ -94,20 +96,22 @@ class ArtistDetailApi(OrganizationAPIView):
     """GET / PATCH /api/artists/{id}/ — a changed group id queues a member sync after commit."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
-        whatsapp_group_id = serializers.CharField(max_length=120, required=False, allow_blank=True)
+        name = serializers.CharField(max_length=services.ARTIST_NAME_MAX_LENGTH, required=False)
+        whatsapp_group_id = serializers.CharField(
+            max_length=services.GROUP_ID_INPUT_MAX_LENGTH, required=False, allow_blank=True
+        )
 
         class Meta:
             ref_name = "ArtistUpdateInput"
 
     @extend_schema(responses=ArtistOutputSerializer, operation_id="artists_retrieve")
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: UUID) -> Response:
         return Response(ArtistOutputSerializer(_artist_or_404(self, pk)).data)
 
     @extend_schema(
         request=InputSerializer, responses=ArtistOutputSerializer, operation_id="artists_update"
     )
-    def patch(self, request: Request, pk: str) -> Response:
+    def patch(self, request: Request, pk: UUID) -> Response:
         artist = _artist_or_404(self, pk)
         serializer = ArtistDetailApi.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -200,11 +204,11 @@ class GroupMembersSyncApi(OrganizationAPIView):
         serializer = GroupMembersSyncApi.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         artist_id = serializer.validated_data.get("artist_id")
-        artist = _artist_or_404(self, str(artist_id)) if artist_id else None
+        artist = _artist_or_404(self, artist_id) if artist_id else None
         run = services.group_members_sync_start(organization=self.organization, artist=artist)
-        # reverse() of the optional-slash pattern drops the slash; the canonical URL has it.
-        path = reverse("api-task-detail", kwargs={"task_id": str(run.pk)}).rstrip("/") + "/"
-        status_url = request.build_absolute_uri(path)
+        status_url = request.build_absolute_uri(
+            reverse("api-task-detail", kwargs={"task_id": run.pk})
+        )
         return Response(
             {"success": True, "task_id": str(run.pk), "status_url": status_url}, status=202
         )

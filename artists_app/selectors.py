@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -11,7 +11,7 @@ from django.db.models import Case, Count, IntegerField, Max, Min, Q, QuerySet, V
 from django.utils import timezone
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
-from artists_app.services import ACTIVE_RUN_WINDOW, SYNC_TASK_KIND
+from artists_app.services import ACTIVE_RUN_STATES, ACTIVE_RUN_WINDOW, SYNC_TASK_KIND
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
 from whatsapp_crm.phones import normalize_phone
@@ -140,10 +140,7 @@ def sync_run_latest(*, organization: Organization) -> TaskRun | None:
     """The sync run to show: one that is queued or running, else the most recent one."""
     runs = TaskRun.objects.filter(organization=organization, kind=SYNC_TASK_KIND)
     active = (
-        runs.filter(
-            state__in=[TaskRun.State.PENDING, TaskRun.State.STARTED],
-            updated_at__gte=timezone.now() - ACTIVE_RUN_WINDOW,
-        )
+        runs.filter(state__in=ACTIVE_RUN_STATES, updated_at__gte=timezone.now() - ACTIVE_RUN_WINDOW)
         .order_by("-created_at")
         .first()
     )
@@ -155,3 +152,50 @@ def sync_run_get(*, organization: Organization, run_id: Any) -> TaskRun | None:
     if pk is None:
         return None
     return TaskRun.objects.filter(organization=organization, kind=SYNC_TASK_KIND, pk=pk).first()
+
+
+@dataclass(frozen=True)
+class SyncRunProgress:
+    """What the progress panel shows of a sync run (or of none)."""
+
+    run: TaskRun | None
+    active: bool = False  # queued or running and moving: the page keeps polling it
+    stalled: bool = False  # queued or running, but no progress for ACTIVE_RUN_WINDOW
+    percent: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)  # the result's failed artists
+    scope: str = ""  # "all artists", or the artist's name
+
+
+def sync_run_progress(*, run: TaskRun | None, now: datetime | None = None) -> SyncRunProgress:
+    if run is None:
+        return SyncRunProgress(run=None)
+    now = now or timezone.now()
+    in_progress = run.state in ACTIVE_RUN_STATES
+    stalled = in_progress and run.updated_at < now - ACTIVE_RUN_WINDOW
+    if run.state == TaskRun.State.SUCCESS and run.total == 0:
+        percent = 100
+    else:
+        percent = round(100 * run.done / run.total) if run.total else 0
+    results = (run.result or {}).get("results", [])
+    return SyncRunProgress(
+        run=run,
+        active=in_progress and not stalled,
+        stalled=stalled,
+        percent=percent,
+        failed=[r for r in results if r.get("status") == "failed"],
+        scope=_sync_run_scope(run, results),
+    )
+
+
+def _sync_run_scope(run: TaskRun, results: list[dict[str, Any]]) -> str:
+    artist_id = (run.params or {}).get("artist_id")
+    if not artist_id:
+        return "all artists"
+    if results:
+        return results[0].get("name") or "one artist"
+    artist = (
+        Artist.objects.filter(organization_id=run.organization_id, pk=_uuid(artist_id))
+        .only("name")
+        .first()
+    )
+    return artist.name if artist else "one artist"

@@ -1,55 +1,41 @@
-"""Writes for artists and their cached WhatsApp group members.
+"""Writes for artists, their member syncs and the sync runs (`task_runs` rows).
 
-The member sync: fetch every artist's group from WHAPI concurrently (threads do HTTP only, never
-touch the database, and no transaction is open while they wait), then the calling thread
-replaces each artist's cached set in one short transaction as its answer arrives. A reader sees
-the complete old set or the complete new set; a failed fetch leaves the old set as it was.
+The sync itself (WHAPI fetches, replacing the cached members) is `member_sync.py`; here a sync is
+recorded as a `TaskRun`, queued after commit, and run with its progress written to the run.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
+from artists_app import member_sync
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
-from whatsapp_crm.phones import normalize_whatsapp_id
-from whatsapp_crm.whapi import WhapiClient, WhapiError, WhapiGroup
 
 logger = logging.getLogger(__name__)
 
 SYNC_TASK_KIND = "group_members_sync"
 # "120363012345678901" (current groups) or "4915112345678-1612345678" (old creator-time ids).
 GROUP_ID_PATTERN = re.compile(r"[0-9]{5,30}(?:-[0-9]{5,20})?")
-RANK_ORDER = {"creator": 0, "admin": 1, "member": 2}
-
-# Back-off for WHAPI: 429 waits Retry-After (or exponential) and pauses every worker of the run;
-# timeouts, connection errors and 5xx are retried a little; other 4xx are permanent.
-RATE_LIMIT_RETRIES = 6
-TRANSIENT_RETRIES = 2
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
-_TRANSIENT_CODES = {"timeout", "unreachable", "server_error"}
+# Input limits shared by the API serializers and the page forms. A group id is typed with or
+# without "@g.us" and spaces, so its input may be longer than the stored id.
+ARTIST_NAME_MAX_LENGTH = 200  # the column artists.name
+GROUP_ID_INPUT_MAX_LENGTH = 120
 # A queued or running run without progress for this long is stalled (no worker, worker lost):
 # it no longer stands in for a new request, and the page stops polling it.
 ACTIVE_RUN_WINDOW = timedelta(minutes=15)
-
-_sleep = time.sleep  # the one place the sync waits
+ACTIVE_RUN_STATES = (TaskRun.State.PENDING, TaskRun.State.STARTED)
+TASK_RUN_ERROR_MAX_CHARS = 2000
 
 
 # --- artists -----------------------------------------------------------------------------------
@@ -78,7 +64,7 @@ def artist_create(*, organization: Organization, name: str, whatsapp_group_id: s
     with transaction.atomic():
         artist = Artist.objects.create(
             organization=organization,
-            name=name[:200],
+            name=name[:ARTIST_NAME_MAX_LENGTH],
             whatsapp_group_id=group_id,
             member_sync_status=Artist.SyncStatus.PENDING if group_id else Artist.SyncStatus.NEVER,
         )
@@ -99,7 +85,7 @@ def artist_update(
             name = name.strip()
             if not name:
                 raise ApplicationError("The artist needs a name.", details={"name": name})
-            artist.name = name[:200]
+            artist.name = name[:ARTIST_NAME_MAX_LENGTH]
             fields.append("name")
         group_changed = False
         if whatsapp_group_id is not None:
@@ -127,7 +113,65 @@ def artist_update(
     return artist
 
 
-# --- starting a sync ---------------------------------------------------------------------------
+# --- task runs ---------------------------------------------------------------------------------
+# The one place that writes the artists app's `task_runs` rows. Every write sets updated_at
+# (update() skips auto_now): it is what tells a live run from a stalled one (ACTIVE_RUN_WINDOW).
+
+
+def task_run_create(
+    *, organization: Organization, kind: str, params: dict[str, Any], total: int = 0
+) -> TaskRun:
+    """A PENDING run; `total` is what it expects to do (updated when it starts)."""
+    return TaskRun.objects.create(
+        organization=organization,
+        kind=kind,
+        state=TaskRun.State.PENDING,
+        total=total,
+        params=params,
+    )
+
+
+def task_run_start(*, task_run_id: UUID | str) -> TaskRun:
+    """Mark the run STARTED, clearing an earlier attempt's progress; returns it (with its
+    organization). Raises TaskRun.DoesNotExist for a run that is gone."""
+    if not _task_run_update(
+        task_run_id, state=TaskRun.State.STARTED, done=0, error="", result=None
+    ):
+        raise TaskRun.DoesNotExist(f"No task run {task_run_id}.")
+    return TaskRun.objects.select_related("organization").get(pk=task_run_id)
+
+
+def task_run_advance(
+    *, task_run_id: UUID | str, done: int | None = None, total: int | None = None
+) -> None:
+    """Record progress: `done` of `total` (either may be left as it is)."""
+    fields: dict[str, Any] = {}
+    if done is not None:
+        fields["done"] = done
+    if total is not None:
+        fields["total"] = total
+    _task_run_update(task_run_id, **fields)
+
+
+def task_run_finish(*, task_run_id: UUID | str, result: dict[str, Any], done: int) -> None:
+    _task_run_update(task_run_id, state=TaskRun.State.SUCCESS, done=done, result=result)
+
+
+def task_run_fail(*, task_run_id: UUID | str, error: str) -> None:
+    _task_run_update(
+        task_run_id, state=TaskRun.State.FAILURE, error=error[:TASK_RUN_ERROR_MAX_CHARS]
+    )
+
+
+def _task_run_update(task_run_id: UUID | str, **fields: Any) -> int:
+    return TaskRun.objects.filter(pk=task_run_id).update(**fields, updated_at=timezone.now())
+
+
+# --- member syncs ------------------------------------------------------------------------------
+
+
+def _artists_with_group(organization: Organization) -> QuerySet[Artist]:
+    return Artist.objects.filter(organization=organization).exclude(whatsapp_group_id="")
 
 
 def group_members_sync_start(
@@ -149,9 +193,7 @@ def group_members_sync_start(
             )
         total = 1
     else:
-        total = (
-            Artist.objects.filter(organization=organization).exclude(whatsapp_group_id="").count()
-        )
+        total = _artists_with_group(organization).count()
         if not total:
             raise ApplicationError(
                 "No artist has a WhatsApp group id yet. Add one first.", details={}
@@ -175,15 +217,23 @@ def group_members_sync_start(
         )
         if active is not None:
             return active
-        run = TaskRun.objects.create(
-            organization=organization,
-            kind=SYNC_TASK_KIND,
-            state=TaskRun.State.PENDING,
-            total=total,
-            params=params,
+        run = task_run_create(
+            organization=organization, kind=SYNC_TASK_KIND, total=total, params=params
         )
         transaction.on_commit(lambda: _enqueue_sync(run.pk))
     return run
+
+
+def group_members_sync_record(
+    *, organization: Organization, trigger: str, artist: Artist | None = None
+) -> TaskRun:
+    """Record a sync run (PENDING) that the caller runs at once with `group_members_sync_run`
+    (beat, the command): nothing is queued and no earlier run stands in for it."""
+    total = 1 if artist is not None else _artists_with_group(organization).count()
+    params = {"artist_id": str(artist.pk) if artist else None, "trigger": trigger}
+    return task_run_create(
+        organization=organization, kind=SYNC_TASK_KIND, total=total, params=params
+    )
 
 
 def _enqueue_sync(task_run_id: UUID) -> None:
@@ -193,311 +243,37 @@ def _enqueue_sync(task_run_id: UUID) -> None:
         sync_task.delay(str(task_run_id))
     except KombuError as exc:
         logger.exception("Could not queue member sync %s", task_run_id)
-        TaskRun.objects.filter(pk=task_run_id).update(
-            state=TaskRun.State.FAILURE,
+        task_run_fail(
+            task_run_id=task_run_id,
             error=f"Could not queue the sync (is the Celery broker running?): {exc}",
-            updated_at=timezone.now(),
         )
 
 
-# --- running a sync ----------------------------------------------------------------------------
-
-ProgressCallback = Callable[[int, int, dict[str, Any]], None]
-
-
 def group_members_sync_run(
-    *, task_run_id: UUID | str, on_progress: ProgressCallback | None = None
+    *, task_run_id: UUID | str, on_progress: member_sync.ProgressCallback | None = None
 ) -> dict[str, Any]:
     """Run a recorded sync: its TaskRun gets state, done/total and the per-artist results."""
-    run = TaskRun.objects.select_related("organization").get(pk=task_run_id)
     # STARTED before the artists are read: from then on a group id change queues its own run
     # instead of relying on this one (group_members_sync_start reuses PENDING runs only).
-    TaskRun.objects.filter(pk=run.pk).update(
-        state=TaskRun.State.STARTED, done=0, error="", result=None, updated_at=timezone.now()
-    )
-    artists = Artist.objects.filter(organization=run.organization).exclude(whatsapp_group_id="")
+    run = task_run_start(task_run_id=task_run_id)
+    artists = _artists_with_group(run.organization)
     if run.params.get("artist_id"):
         artists = artists.filter(pk=run.params["artist_id"])
     artists = list(artists.only("id", "name", "whatsapp_group_id", "organization_id"))
-    TaskRun.objects.filter(pk=run.pk).update(total=len(artists), updated_at=timezone.now())
+    task_run_advance(task_run_id=run.pk, total=len(artists))
 
     def progress(done: int, total: int, item: dict[str, Any]) -> None:
-        TaskRun.objects.filter(pk=run.pk).update(done=done, updated_at=timezone.now())
+        task_run_advance(task_run_id=run.pk, done=done)
         if on_progress is not None:
             on_progress(done, total, item)
 
     try:
-        result = group_members_sync(artists=artists, on_progress=progress)
+        result = member_sync.group_members_sync(artists=artists, on_progress=progress)
     except BaseException as exc:  # recorded on the run, then re-raised
-        TaskRun.objects.filter(pk=run.pk).update(
-            state=TaskRun.State.FAILURE,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            updated_at=timezone.now(),
-        )
+        task_run_fail(task_run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
         raise
-    TaskRun.objects.filter(pk=run.pk).update(
-        state=TaskRun.State.SUCCESS,
-        done=len(artists),
-        result=result,
-        updated_at=timezone.now(),
-    )
+    task_run_finish(task_run_id=run.pk, result=result, done=len(artists))
     return result
-
-
-def group_members_sync(
-    *,
-    artists: list[Artist],
-    on_progress: ProgressCallback | None = None,
-    concurrency: int | None = None,
-) -> dict[str, Any]:
-    """Fetch each artist's group (bounded concurrency) and replace its cached members.
-
-    Returns {"total_artists", "success_count", "fail_count", "results": [...]} in the order of
-    `artists`. One artist's failure never stops the others.
-    """
-    concurrency = concurrency or settings.WHAPI_CONCURRENCY
-    results: dict[UUID, dict[str, Any]] = {}
-    fetched = _fetch_groups(artists, concurrency=concurrency)
-    for done, (artist, outcome) in enumerate(fetched, start=1):
-        item = {
-            "artist_id": str(artist.pk),
-            "name": artist.name,
-            "status": "success",
-            "members": 0,
-            "error": None,
-        }
-        if isinstance(outcome, WhapiGroup):
-            try:
-                item["members"] = artist_members_replace(
-                    artist_id=artist.pk,
-                    group_id=artist.whatsapp_group_id,
-                    group=outcome,
-                )
-            except _GroupChanged:
-                # The group id changed while we fetched; that change queued its own sync.
-                item["status"] = "skipped"
-                item["error"] = "The group id changed during the sync; a new sync was queued."
-            except DatabaseError as exc:
-                logger.exception("Saving members of artist %s failed", artist.pk)
-                error = f"Could not save the members: {exc}"[:1000]
-                item.update(status="failed", error=error)
-                item["members"] = artist_members_mark_failed(
-                    artist_id=artist.pk, group_id=artist.whatsapp_group_id, error=error
-                )
-        else:
-            item.update(status="failed", error=outcome.message)
-            item["members"] = artist_members_mark_failed(
-                artist_id=artist.pk, group_id=artist.whatsapp_group_id, error=outcome.message
-            )
-        results[artist.pk] = item
-        if on_progress is not None:
-            on_progress(done, len(artists), item)
-    ordered = [results[a.pk] for a in artists if a.pk in results]
-    return {
-        "total_artists": len(artists),
-        "success_count": sum(1 for r in ordered if r["status"] == "success"),
-        "fail_count": sum(1 for r in ordered if r["status"] == "failed"),
-        "results": ordered,
-    }
-
-
-class _GroupChanged(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class MemberRow:
-    member_phone: str | None
-    member_wa_id: str
-    member_rank: str
-
-
-def group_member_rows(group: WhapiGroup) -> list[MemberRow]:
-    """WHAPI participants → rows: phones normalized, duplicates merged (highest rank wins).
-
-    Privacy ids ("…@lid") and ids that are no valid phone number keep member_phone = None.
-    """
-    by_key: dict[str, MemberRow] = {}
-    for participant in group.participants:
-        wa_id = participant.id.strip()[:100]
-        if not wa_id:
-            continue
-        phone = normalize_whatsapp_id(wa_id)
-        key = f"phone:{phone}" if phone else f"id:{wa_id}"
-        row = MemberRow(member_phone=phone, member_wa_id=wa_id, member_rank=participant.rank)
-        existing = by_key.get(key)
-        if existing is None or RANK_ORDER[row.member_rank] < RANK_ORDER[existing.member_rank]:
-            by_key[key] = row
-    # Two different keys can still share a wa_id ("4915…" vs "4915…@s.whatsapp.net" differ; an
-    # identical id always maps to the same key), so the (artist, member_wa_id) key holds.
-    return list(by_key.values())
-
-
-def artist_members_replace(*, artist_id: UUID, group_id: str, group: WhapiGroup) -> int:
-    """Replace the artist's cached members with `group`'s in ONE transaction; returns the count.
-
-    The artist row is locked first, so two syncs of one artist run one after the other.
-    """
-    rows = group_member_rows(group)
-    now = timezone.now()
-    with transaction.atomic():
-        locked = (
-            Artist.objects.select_for_update()
-            .filter(pk=artist_id, whatsapp_group_id=group_id)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if locked is None:
-            raise _GroupChanged
-        ArtistWhatsAppGroupMember.objects.filter(artist_id=artist_id).delete()
-        ArtistWhatsAppGroupMember.objects.bulk_create(
-            [
-                ArtistWhatsAppGroupMember(
-                    artist_id=artist_id,
-                    whatsapp_group_id=group_id,
-                    whatsapp_group_name=group.name,
-                    member_phone=row.member_phone,
-                    member_wa_id=row.member_wa_id,
-                    member_rank=row.member_rank,
-                    last_synced_at=now,
-                    sync_status=ArtistWhatsAppGroupMember.SyncStatus.SUCCESS,
-                    sync_error="",
-                )
-                for row in rows
-            ],
-            batch_size=1000,
-        )
-        Artist.objects.filter(pk=artist_id).update(
-            whatsapp_group_name=group.name,
-            member_sync_status=Artist.SyncStatus.SUCCESS,
-            member_sync_error="",
-            last_member_sync_at=now,
-            member_sync_attempted_at=now,
-            updated_at=now,
-        )
-    return len(rows)
-
-
-def artist_members_mark_failed(*, artist_id: UUID, group_id: str, error: str) -> int:
-    """Record a failed sync; the cached members keep their phones, ranks, group and sync time.
-
-    Returns how many cached members the artist keeps.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        updated = Artist.objects.filter(pk=artist_id, whatsapp_group_id=group_id).update(
-            member_sync_status=Artist.SyncStatus.FAILED,
-            member_sync_error=error,
-            member_sync_attempted_at=now,
-            updated_at=now,
-        )
-        if not updated:
-            return 0
-        return ArtistWhatsAppGroupMember.objects.filter(artist_id=artist_id).update(
-            sync_status=ArtistWhatsAppGroupMember.SyncStatus.FAILED, sync_error=error
-        )
-
-
-# --- fetching from WHAPI -------------------------------------------------------------------------
-
-
-class _RateGate:
-    """Shared by a run's workers: after a 429 every worker waits, not only the one that got it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._until = max(self._until, time.monotonic() + seconds)
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                remaining = self._until - time.monotonic()
-            if remaining <= 0:
-                return
-            _sleep(remaining)
-
-
-def _fetch_groups(
-    artists: list[Artist], *, concurrency: int
-) -> Iterator[tuple[Artist, WhapiGroup | WhapiError]]:
-    """Yield (artist, group or error) as answers arrive. Worker threads only do HTTP."""
-    if not artists:
-        return
-    gate = _RateGate()
-    local = threading.local()
-    clients: list[WhapiClient] = []
-    clients_lock = threading.Lock()
-
-    def client() -> WhapiClient:
-        # One client (one requests.Session) per thread: sessions are not thread-safe.
-        existing = getattr(local, "client", None)
-        if existing is None:
-            existing = local.client = WhapiClient()
-            with clients_lock:
-                clients.append(existing)
-        return existing
-
-    def work(artist: Artist) -> tuple[Artist, WhapiGroup | WhapiError]:
-        try:
-            return artist, whapi_group_fetch(
-                client(), artist.whatsapp_group_id, gate=gate, label=artist.name
-            )
-        except WhapiError as exc:
-            return artist, exc
-
-    workers = max(1, min(concurrency, len(artists)))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whapi")
-    futures = [pool.submit(work, artist) for artist in artists]
-    try:
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        for future in futures:
-            future.cancel()
-        pool.shutdown(wait=True)
-        for http_client in clients:
-            http_client.http.close()
-
-
-def whapi_group_fetch(
-    client: WhapiClient, group_id: str, *, gate: _RateGate | None = None, label: str = ""
-) -> WhapiGroup:
-    """One group from WHAPI, waiting out 429s (Retry-After, else exponential) and retrying
-    temporary failures a few times. Raises the last WhapiError when it gives up."""
-    gate = gate or _RateGate()
-    attempt = 0
-    while True:
-        gate.wait()
-        try:
-            return client.get_group(group_id)
-        except WhapiError as exc:
-            transient = not exc.permanent and exc.code in _TRANSIENT_CODES
-            limit = RATE_LIMIT_RETRIES if exc.rate_limited else TRANSIENT_RETRIES
-            if not (exc.rate_limited or transient) or attempt >= limit:
-                if exc.rate_limited:
-                    exc.message = f"{exc.message} Gave up after {attempt + 1} attempts."
-                raise
-            if exc.rate_limited and exc.retry_after is not None:
-                delay = exc.retry_after
-            else:
-                delay = BACKOFF_BASE_SECONDS * 2**attempt * (1 + random.random() / 10)
-            delay = min(delay, BACKOFF_MAX_SECONDS)
-            logger.info(
-                "WHAPI %s for group %s (%s); retrying in %.2f s",
-                exc.code,
-                group_id,
-                label,
-                delay,
-            )
-            if exc.rate_limited:
-                gate.pause(delay)
-            else:
-                _sleep(delay)
-            attempt += 1
 
 
 # --- stale cache -------------------------------------------------------------------------------

@@ -25,10 +25,11 @@ SYNC_TIME_LIMIT = SYNC_SOFT_TIME_LIMIT + 60
 )
 def group_members_sync(task_run_id: str) -> dict[str, Any] | None:
     """Run one recorded sync (a TaskRun created by services.group_members_sync_start)."""
-    if not TaskRun.objects.filter(pk=task_run_id).exists():
+    try:
+        result = services.group_members_sync_run(task_run_id=task_run_id)
+    except TaskRun.DoesNotExist:
         logger.warning("Member sync run %s no longer exists; nothing to do", task_run_id)
         return None
-    result = services.group_members_sync_run(task_run_id=task_run_id)
     return {k: v for k, v in result.items() if k != "results"}
 
 
@@ -52,12 +53,7 @@ def group_members_sync_all() -> dict[str, Any]:
     }
     crashed: list[str] = []
     for organization in Organization.objects.filter(pk__in=list(organization_ids)):
-        run = TaskRun.objects.create(
-            organization=organization,
-            kind=services.SYNC_TASK_KIND,
-            state=TaskRun.State.PENDING,
-            params={"artist_id": None, "trigger": "beat"},
-        )
+        run = services.group_members_sync_record(organization=organization, trigger="beat")
         try:
             result = services.group_members_sync_run(task_run_id=run.pk)
         except Exception:

@@ -3,61 +3,39 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from artists_app import selectors, services
+from artists_app.forms import ArtistForm, ArtistUpdateForm
 from artists_app.models import Artist
-from artists_app.services import ACTIVE_RUN_WINDOW
 from whatsapp_crm.errors import ApplicationError
+from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.models import TaskRun
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
-ACTIVE_STATES = (TaskRun.State.PENDING, TaskRun.State.STARTED)
 
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _artist_or_404(request: HttpRequest, artist_id: Any) -> Artist:
+def _artist_or_404(request: HtmxHttpRequest, artist_id: Any) -> Artist:
     artist = selectors.artist_get(organization=request.organization, artist_id=artist_id)
     if artist is None:
         raise Http404("No such artist.")
     return artist
 
 
-def _table_context(request: HttpRequest) -> dict[str, Any]:
+def _table_context(request: HtmxHttpRequest) -> dict[str, Any]:
     return {"artists": selectors.artist_list(organization=request.organization)}
 
 
-def _health_context(request: HttpRequest) -> dict[str, Any]:
+def _health_context(request: HtmxHttpRequest) -> dict[str, Any]:
     return {"health": selectors.cache_health(organization=request.organization)}
 
 
 def _progress_context(run: TaskRun | None) -> dict[str, Any]:
-    context: dict[str, Any] = {"run": run, "active": False, "percent": 0, "failed": []}
-    if run is None:
-        return context
-    stalled = run.state in ACTIVE_STATES and run.updated_at < timezone.now() - ACTIVE_RUN_WINDOW
-    context["stalled"] = stalled
-    context["active"] = run.state in ACTIVE_STATES and not stalled
-    context["percent"] = round(100 * run.done / run.total) if run.total else 0
-    if run.state == TaskRun.State.SUCCESS and run.total == 0:
-        context["percent"] = 100
-    result = run.result or {}
-    context["failed"] = [r for r in result.get("results", []) if r.get("status") == "failed"]
-    context["scope"] = "all artists" if not (run.params or {}).get("artist_id") else "one artist"
-    if (run.params or {}).get("artist_id"):
-        names = [r.get("name") for r in result.get("results", [])]
-        artist = Artist.objects.filter(pk=run.params["artist_id"]).only("name").first()
-        context["scope"] = names[0] if names else (artist.name if artist else "one artist")
-    return context
+    return {"progress": selectors.sync_run_progress(run=run)}
 
 
 @require_GET
@@ -67,6 +45,7 @@ def artists_page(request: HtmxHttpRequest) -> HttpResponse:
         **_table_context(request),
         **_health_context(request),
         **_progress_context(selectors.sync_run_latest(organization=request.organization)),
+        "form": ArtistForm(),
         "region": request.organization.effective_phone_region,
     }
     return render(request, "artists_app/page.html", context)
@@ -102,18 +81,19 @@ def cache_health(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @organization_required
 def artist_create(request: HtmxHttpRequest) -> HttpResponse:
-    name = request.POST.get("name", "")
-    group_id = request.POST.get("whatsapp_group_id", "")
-    try:
-        artist = services.artist_create(
-            organization=request.organization, name=name, whatsapp_group_id=group_id
-        )
-    except ApplicationError as exc:
-        context = {"error": exc.message, "name": name, "whatsapp_group_id": group_id}
-        return toast(
-            render(request, "artists_app/_artist_form.html", context), exc.message, "error"
-        )
-    response = render(request, "artists_app/_artist_form.html", {})
+    """Invalid input answers 400 with the form and its errors (the form swaps them in, see
+    _artist_form.html) and an error toast; nothing is written."""
+    form = ArtistForm(request.POST)
+    artist: Artist | None = None
+    if form.is_valid():
+        try:
+            artist = services.artist_create(organization=request.organization, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    if artist is None:
+        response = render(request, "artists_app/_artist_form.html", {"form": form}, status=400)
+        return toast(response, form.first_error(), "error")
+    response = render(request, "artists_app/_artist_form.html", {"form": ArtistForm()})
     message = f"{artist.name} added."
     if artist.whatsapp_group_id:
         message += " Its group members are being synced."
@@ -124,21 +104,26 @@ def artist_create(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @organization_required
-def artist_update(request: HtmxHttpRequest, artist_id: str) -> HttpResponse:
+def artist_update(request: HtmxHttpRequest, artist_id: UUID) -> HttpResponse:
+    """Invalid input answers 400 with an error toast (the table stays as it was); nothing is
+    written."""
     artist = _artist_or_404(request, artist_id)
     old_group = artist.whatsapp_group_id
-    try:
-        artist = services.artist_update(
-            artist=artist,
-            name=request.POST.get("name"),
-            whatsapp_group_id=request.POST.get("whatsapp_group_id"),
+    form = ArtistUpdateForm(request.POST)
+    saved: Artist | None = None
+    if form.is_valid():
+        try:
+            saved = services.artist_update(artist=artist, **form.changes())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    if saved is None:
+        response = render(
+            request, "artists_app/_artists_table.html", _table_context(request), status=400
         )
-    except ApplicationError as exc:
-        response = render(request, "artists_app/_artists_table.html", _table_context(request))
-        return toast(response, exc.message, "error")
+        return toast(response, form.first_error(), "error")
     response = render(request, "artists_app/_artists_table.html", _table_context(request))
-    message = f"{artist.name} saved."
-    if artist.whatsapp_group_id and artist.whatsapp_group_id != old_group:
+    message = f"{saved.name} saved."
+    if saved.whatsapp_group_id and saved.whatsapp_group_id != old_group:
         message += " The new group's members are being synced."
         client_event(response, "syncStarted")
     client_event(response, "healthChanged")
@@ -147,7 +132,7 @@ def artist_update(request: HtmxHttpRequest, artist_id: str) -> HttpResponse:
 
 @require_GET
 @organization_required
-def artist_members(request: HtmxHttpRequest, artist_id: str) -> HttpResponse:
+def artist_members(request: HtmxHttpRequest, artist_id: UUID) -> HttpResponse:
     artist = _artist_or_404(request, artist_id)
     members = list(selectors.artist_members(artist=artist))
     return render(
@@ -184,7 +169,7 @@ def sync_progress(request: HtmxHttpRequest) -> HttpResponse:
         run = selectors.sync_run_latest(organization=request.organization)
     context = _progress_context(run)
     response = render(request, "artists_app/_sync_progress.html", context)
-    if run_id and not context["active"]:
+    if run is not None and run_id and not context["progress"].active:
         # The poll that sees the run finish refreshes the table and the health panel, once.
         client_event(response, "artistsChanged")
         if run.state == TaskRun.State.SUCCESS:

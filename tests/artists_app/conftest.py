@@ -1,17 +1,16 @@
-"""Fixtures for the artists app: artists, cached members, and WHAPI answers via `responses`."""
+"""Fixtures for the artists app: artists and cached members. WHAPI answers are registered on the
+root `mocked_gateway` fixture (`responses`), at `whapi_group_url(...)`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
-import responses
 from django.utils import timezone
 
-from artists_app import services
+from artists_app import member_sync
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
 
 WHAPI = "http://whapi.test"  # settings_test.WHAPI_URL
@@ -49,13 +48,7 @@ def members_of(artist: Artist) -> list[tuple[Any, ...]]:
 
 
 def sync(artists: list[Artist], **kwargs: Any) -> dict[str, Any]:
-    return services.group_members_sync(artists=artists, **kwargs)
-
-
-@pytest.fixture
-def whapi():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+    return member_sync.group_members_sync(artists=artists, **kwargs)
 
 
 @pytest.fixture
@@ -64,10 +57,10 @@ def artist(organization):
 
 
 @pytest.fixture
-def synced_artist(organization, whapi):
+def synced_artist(organization, mocked_gateway):
     """An artist whose cache holds 3 phone members and 1 privacy id."""
     artist = artist_make(organization)
-    whapi.get(
+    mocked_gateway.get(
         whapi_group_url(artist.whatsapp_group_id),
         json=whapi_body(
             artist.whatsapp_group_id,
@@ -82,7 +75,7 @@ def synced_artist(organization, whapi):
     )
     result = sync([artist])
     assert result["success_count"] == 1
-    whapi.reset()
+    mocked_gateway.reset()
     artist.refresh_from_db()
     return artist
 
@@ -109,6 +102,3 @@ def make_members() -> Callable[..., list[ArtistWhatsAppGroupMember]]:
         )
 
     return make
-
-
-GROUP_URL_RE = re.compile(rf"{re.escape(WHAPI)}/groups/(?P<group>[^/]+)@g\.us")

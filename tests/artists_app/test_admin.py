@@ -15,53 +15,54 @@ from whatsapp_crm.models import TaskRun
 
 
 @pytest.fixture
-def admin_client(client, organization):
+def superuser_client(client, organization):
+    """A logged-in superuser (named apart from pytest-django's `admin_client`)."""
     user = factories.user_create(organization=organization, username="root")
     get_user_model().objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
     client.force_login(user)
     return client
 
 
-def test_it_finds_cached_members_by_any_spelling_of_a_phone(admin_client, synced_artist):
+def test_it_finds_cached_members_by_any_spelling_of_a_phone(superuser_client, synced_artist):
     url = "/admin/artists_app/artistwhatsappgroupmember/"
     for term in ("0151 2345 6789", "+49 (151) 234-56789", "4915123456789"):
-        response = admin_client.get(url, {"q": term})
+        response = superuser_client.get(url, {"q": term})
         assert response.status_code == 200
         rows = list(response.context["cl"].result_list)
         assert [row.member_phone for row in rows] == ["4915123456789"], term
 
 
-def test_it_finds_artists_by_a_members_phone(admin_client, synced_artist):
+def test_it_finds_artists_by_a_members_phone(superuser_client, synced_artist):
     artist_make(synced_artist.organization, "Someone else", "120363000000000151")
-    response = admin_client.get("/admin/artists_app/artist/", {"q": "0151 23456789"})
+    response = superuser_client.get("/admin/artists_app/artist/", {"q": "0151 23456789"})
     assert [a.name for a in response.context["cl"].result_list] == ["Mira Sol"]
 
 
 @pytest.mark.parametrize("staleness", ["24h", "stale24h", "no_members"])
-def test_it_filters_artists_by_staleness(admin_client, synced_artist, staleness):
+def test_it_filters_artists_by_staleness(superuser_client, synced_artist, staleness):
     never = artist_make(synced_artist.organization, "Never", "120363000000000161")
-    response = admin_client.get("/admin/artists_app/artist/", {"staleness": staleness})
+    response = superuser_client.get("/admin/artists_app/artist/", {"staleness": staleness})
     names = {a.name for a in response.context["cl"].result_list}
     expected = {"24h": {synced_artist.name}, "stale24h": {never.name}, "no_members": {never.name}}
     assert names == expected[staleness]
 
 
-def test_it_filters_members_by_sync_status(admin_client, synced_artist):
-    response = admin_client.get(
+def test_it_filters_members_by_sync_status(superuser_client, synced_artist):
+    response = superuser_client.get(
         "/admin/artists_app/artistwhatsappgroupmember/", {"sync_status__exact": "failed"}
     )
     assert list(response.context["cl"].result_list) == []
 
 
 def test_it_queues_a_sync_with_the_admin_action(
-    admin_client, synced_artist, django_capture_on_commit_callbacks
+    superuser_client, synced_artist, django_capture_on_commit_callbacks
 ):
     no_group = artist_make(synced_artist.organization, "No group", "")
     with (
         mock.patch.object(tasks.group_members_sync, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = admin_client.post(
+        response = superuser_client.post(
             "/admin/artists_app/artist/",
             {
                 "action": "sync_members_now",
@@ -77,13 +78,13 @@ def test_it_queues_a_sync_with_the_admin_action(
 
 
 def test_it_queues_a_sync_when_the_group_changes_in_the_admin(
-    admin_client, synced_artist, django_capture_on_commit_callbacks
+    superuser_client, synced_artist, django_capture_on_commit_callbacks
 ):
     with (
         mock.patch.object(tasks.group_members_sync, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = admin_client.post(
+        response = superuser_client.post(
             f"/admin/artists_app/artist/{synced_artist.pk}/change/",
             {
                 "organization": str(synced_artist.organization_id),
@@ -99,13 +100,13 @@ def test_it_queues_a_sync_when_the_group_changes_in_the_admin(
 
 
 def test_it_creates_an_artist_in_the_admin_through_the_service(
-    admin_client, organization, django_capture_on_commit_callbacks
+    superuser_client, organization, django_capture_on_commit_callbacks
 ):
     with (
         mock.patch.object(tasks.group_members_sync, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = admin_client.post(
+        response = superuser_client.post(
             "/admin/artists_app/artist/add/",
             {
                 "organization": str(organization.pk),
@@ -118,10 +119,21 @@ def test_it_creates_an_artist_in_the_admin_through_the_service(
     assert delay.call_count == 1
 
 
-def test_it_shows_a_bad_group_id_as_a_form_error_in_the_admin(admin_client, organization):
-    response = admin_client.post(
+def test_it_shows_a_bad_group_id_as_a_form_error_in_the_admin(superuser_client, organization):
+    response = superuser_client.post(
         "/admin/artists_app/artist/add/",
         {"organization": str(organization.pk), "name": "New", "whatsapp_group_id": "nope"},
     )
     assert response.status_code == 200
     assert "is not a WhatsApp group id" in response.content.decode()
+
+
+def test_it_refuses_a_nul_byte_in_the_admin_and_writes_nothing(superuser_client, organization):
+    response = superuser_client.post(
+        "/admin/artists_app/artist/add/",
+        {"organization": str(organization.pk), "name": "N\x00ew", "whatsapp_group_id": ""},
+    )
+    assert response.status_code == 200  # the admin shows its form again, with the error
+    assert "Null characters are not allowed" in response.content.decode()
+    assert Artist.objects.count() == 0
+    assert TaskRun.objects.count() == 0

@@ -42,12 +42,12 @@ def test_it_finds_the_artist_by_every_spelling(api_client, synced_artist, phone)
     }
 
 
-def test_it_finds_every_artist_whose_group_has_the_number(api_client, organization, whapi):
+def test_it_finds_every_artist_whose_group_has_the_number(api_client, organization, mocked_gateway):
     a = artist_make(organization, "Zed", "120363000000000501")
     b = artist_make(organization, "Abe", "120363000000000502")
     artist_make(organization, "Other", "120363000000000503")
     for artist, rank in ((a, "member"), (b, "admin")):
-        whapi.get(
+        mocked_gateway.get(
             whapi_group_url(artist.whatsapp_group_id),
             json=whapi_body(artist.whatsapp_group_id, [("4915123456789", rank)]),
         )
@@ -102,18 +102,19 @@ def test_it_never_returns_another_organizations_artists(other_api_client, synced
 
 
 def test_it_makes_one_query_and_no_whapi_call_for_a_lookup(
-    api_client, synced_artist, whapi, django_assert_max_num_queries
+    api_client, synced_artist, mocked_gateway, django_assert_max_num_queries
 ):
-    # Token auth + organization + the lookup itself: the lookup is a single query.
-    calls_before = len(whapi.calls)
-    with django_assert_max_num_queries(3) as captured:
+    # Token auth + organization + role (whatsapp_crm/roles.py) + the lookup itself: the lookup
+    # is a single query.
+    calls_before = len(mocked_gateway.calls)
+    with django_assert_max_num_queries(4) as captured:
         api_client.post(LOOKUP, {"phone": "015123456789"}, format="json")
     lookups = [
         q["sql"] for q in captured.captured_queries if "artist_whatsapp_group_members" in q["sql"]
     ]
     assert len(lookups) == 1
     assert "INNER JOIN" in lookups[0]
-    assert len(whapi.calls) == calls_before
+    assert len(mocked_gateway.calls) == calls_before
 
 
 def test_it_requires_authentication(client):
@@ -220,14 +221,14 @@ def test_it_lists_and_reads_only_the_organizations_artists(
 
 
 def test_it_queues_a_full_sync_and_reports_its_progress(
-    api_client, organization, whapi, django_capture_on_commit_callbacks
+    api_client, organization, mocked_gateway, django_capture_on_commit_callbacks
 ):
     a = artist_make(organization, "A", "120363000000000601")
     artist_make(organization, "B", "120363000000000602")
-    whapi.get(
+    mocked_gateway.get(
         whapi_group_url(a.whatsapp_group_id), json=whapi_body("a", [("4915123456789", "admin")])
     )
-    whapi.get(whapi_group_url("120363000000000602"), status=503, json={"error": "down"})
+    mocked_gateway.get(whapi_group_url("120363000000000602"), status=503, json={"error": "down"})
     with (
         mock.patch.object(tasks.group_members_sync, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
@@ -282,3 +283,41 @@ def test_it_explains_when_there_is_nothing_to_sync(api_client):
     response = api_client.post("/api/sync-whatsapp-group-members/", {}, format="json")
     assert response.status_code == 400
     assert "No artist has a WhatsApp group id" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "Mira\x00Sol"},
+        {"name": "Mira", "whatsapp_group_id": "120363000000000101\x00"},
+        {"name": "x" * 201},
+        {"name": "Mira", "whatsapp_group_id": "1" * 121},
+    ],
+)
+def test_it_refuses_bad_input_and_writes_nothing(
+    api_client, synced_artist, data, django_capture_on_commit_callbacks
+):
+    before = Artist.objects.values().get(pk=synced_artist.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        created = api_client.post("/api/artists/", data, format="json")
+        patched = api_client.patch(f"/api/artists/{synced_artist.pk}/", data, format="json")
+    for response in (created, patched):
+        assert response.status_code == 400
+        assert response.json()["success"] is False
+    assert Artist.objects.count() == 1
+    assert Artist.objects.values().get(pk=synced_artist.pk) == before
+    assert not TaskRun.objects.exists()
+    assert callbacks == []
+
+
+@pytest.mark.parametrize("artist_id", ["not-a-uuid", "0" * 36, "1", "%00"])
+def test_it_answers_404_for_an_artist_id_that_is_no_uuid(api_client, synced_artist, artist_id):
+    assert api_client.get(f"/api/artists/{artist_id}/").status_code == 404
+    response = api_client.patch(f"/api/artists/{artist_id}", {"name": "x"}, format="json")
+    assert response.status_code == 404
+    assert Artist.objects.get().name == "Mira Sol"
+
+
+def test_it_answers_404_for_a_task_id_that_is_no_uuid(api_client):
+    assert api_client.get("/api/tasks/not-a-uuid/").status_code == 404
+    assert api_client.get("/api/tasks/" + "0" * 36 + "/").status_code == 404

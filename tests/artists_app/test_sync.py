@@ -10,7 +10,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from artists_app import services
+from artists_app import member_sync, services
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
 from tests.artists_app.conftest import (
     artist_make,
@@ -39,8 +39,8 @@ def test_it_caches_the_members_of_the_group(synced_artist):
     assert synced_artist.last_member_sync_at is not None
 
 
-def test_it_replaces_the_whole_set_on_resync(synced_artist, whapi):
-    whapi.get(
+def test_it_replaces_the_whole_set_on_resync(synced_artist, mocked_gateway):
+    mocked_gateway.get(
         whapi_group_url(synced_artist.whatsapp_group_id),
         json=whapi_body(
             synced_artist.whatsapp_group_id,
@@ -58,8 +58,10 @@ def test_it_replaces_the_whole_set_on_resync(synced_artist, whapi):
     ]
 
 
-def test_it_merges_duplicate_spellings_of_one_member_keeping_the_highest_rank(artist, whapi):
-    whapi.get(
+def test_it_merges_duplicate_spellings_of_one_member_keeping_the_highest_rank(
+    artist, mocked_gateway
+):
+    mocked_gateway.get(
         whapi_group_url(artist.whatsapp_group_id),
         json=whapi_body(
             artist.whatsapp_group_id,
@@ -82,9 +84,9 @@ def test_it_merges_duplicate_spellings_of_one_member_keeping_the_highest_rank(ar
     ]
 
 
-def test_it_keeps_the_old_member_set_unchanged_when_whapi_fails(synced_artist, whapi):
+def test_it_keeps_the_old_member_set_unchanged_when_whapi_fails(synced_artist, mocked_gateway):
     before = members_of(synced_artist)
-    whapi.get(
+    mocked_gateway.get(
         whapi_group_url(synced_artist.whatsapp_group_id),
         status=404,
         json={"error": "group not found"},
@@ -108,8 +110,10 @@ def test_it_keeps_the_old_member_set_unchanged_when_whapi_fails(synced_artist, w
     assert synced_artist.member_sync_attempted_at > synced_artist.last_member_sync_at
 
 
-def test_it_records_the_failure_of_an_artist_without_cached_rows(artist, whapi):
-    whapi.get(whapi_group_url(artist.whatsapp_group_id), status=401, json={"error": "bad token"})
+def test_it_records_the_failure_of_an_artist_without_cached_rows(artist, mocked_gateway):
+    mocked_gateway.get(
+        whapi_group_url(artist.whatsapp_group_id), status=401, json={"error": "bad token"}
+    )
     result = sync([artist])
     assert result["results"][0] == {
         "artist_id": str(artist.pk),
@@ -124,16 +128,18 @@ def test_it_records_the_failure_of_an_artist_without_cached_rows(artist, whapi):
     assert artist.last_member_sync_at is None
 
 
-def test_it_carries_on_with_the_other_artists_when_one_fails(organization, whapi):
+def test_it_carries_on_with_the_other_artists_when_one_fails(organization, mocked_gateway):
     good = artist_make(organization, "Good", "120363000000000201")
     bad = artist_make(organization, "Bad", "120363000000000202")
     also_good = artist_make(organization, "Also good", "120363000000000203")
     for a in (good, also_good):
-        whapi.get(
+        mocked_gateway.get(
             whapi_group_url(a.whatsapp_group_id),
             json=whapi_body(a.whatsapp_group_id, [("4915123456789", "creator")]),
         )
-    whapi.get(whapi_group_url(bad.whatsapp_group_id), body=requests.ConnectionError("refused"))
+    mocked_gateway.get(
+        whapi_group_url(bad.whatsapp_group_id), body=requests.ConnectionError("refused")
+    )
 
     result = sync([good, bad, also_good])
 
@@ -144,44 +150,50 @@ def test_it_carries_on_with_the_other_artists_when_one_fails(organization, whapi
     assert Member.objects.filter(artist__in=[good, also_good]).count() == 2
 
 
-def test_it_waits_out_a_429_using_retry_after(artist, whapi, caplog):
+def test_it_waits_out_a_429_using_retry_after(artist, mocked_gateway, caplog):
     url = whapi_group_url(artist.whatsapp_group_id)
-    whapi.get(url, status=429, json={"error": "slow down"}, headers={"Retry-After": "0.3"})
-    whapi.get(url, json=whapi_body(artist.whatsapp_group_id, [("4915123456789", "creator")]))
+    mocked_gateway.get(url, status=429, json={"error": "slow down"}, headers={"Retry-After": "0.3"})
+    mocked_gateway.get(
+        url, json=whapi_body(artist.whatsapp_group_id, [("4915123456789", "creator")])
+    )
 
-    caplog.set_level("INFO", logger="artists_app.services")
+    caplog.set_level("INFO", logger="artists_app.member_sync")
     started = time.monotonic()
     result = sync([artist])
 
     assert time.monotonic() - started >= 0.3
-    assert len(whapi.calls) == 2
+    assert len(mocked_gateway.calls) == 2
     assert result["success_count"] == 1
     assert "retrying in 0.30 s" in caplog.text
 
 
-def test_it_backs_off_exponentially_without_retry_after_and_gives_up(artist, whapi, monkeypatch):
+def test_it_backs_off_exponentially_without_retry_after_and_gives_up(
+    artist, mocked_gateway, monkeypatch
+):
     waits: list[float] = []
-    monkeypatch.setattr(services, "_sleep", waits.append)
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.0001)
-    monkeypatch.setattr(services, "RATE_LIMIT_RETRIES", 3)
+    monkeypatch.setattr(member_sync, "_sleep", waits.append)
+    monkeypatch.setattr(member_sync, "BACKOFF_BASE_SECONDS", 0.0001)
+    monkeypatch.setattr(member_sync, "RATE_LIMIT_RETRIES", 3)
     url = whapi_group_url(artist.whatsapp_group_id)
-    whapi.get(url, status=429, json={"error": "slow down"})
+    mocked_gateway.get(url, status=429, json={"error": "slow down"})
 
     result = sync([artist])
 
-    assert len(whapi.calls) == 4  # first try + 3 retries
+    assert len(mocked_gateway.calls) == 4  # first try + 3 retries
     assert result["fail_count"] == 1
     assert "rate limit" in result["results"][0]["error"]
     assert "Gave up after 4 attempts" in result["results"][0]["error"]
 
 
-def test_it_does_not_retry_permanent_errors(artist, whapi):
-    whapi.get(whapi_group_url(artist.whatsapp_group_id), status=404, json={"error": "gone"})
+def test_it_does_not_retry_permanent_errors(artist, mocked_gateway):
+    mocked_gateway.get(
+        whapi_group_url(artist.whatsapp_group_id), status=404, json={"error": "gone"}
+    )
     sync([artist])
-    assert len(whapi.calls) == 1
+    assert len(mocked_gateway.calls) == 1
 
 
-def test_it_fetches_with_bounded_concurrency(organization, whapi, settings):
+def test_it_fetches_with_bounded_concurrency(organization, mocked_gateway, settings):
     settings.WHAPI_CONCURRENCY = 3
     artists = [artist_make(organization, f"A{i}", f"12036300000000{i:04d}") for i in range(9)]
     active, peak, lock = [0], [0], threading.Lock()
@@ -197,15 +209,17 @@ def test_it_fetches_with_bounded_concurrency(organization, whapi, settings):
         return 200, {}, __import__("json").dumps(whapi_body(group_id, [("4915123456789", "admin")]))
 
     for a in artists:
-        whapi.add_callback("GET", whapi_group_url(a.whatsapp_group_id), callback=slow_group)
+        mocked_gateway.add_callback(
+            "GET", whapi_group_url(a.whatsapp_group_id), callback=slow_group
+        )
     result = sync(artists)
 
     assert result["success_count"] == 9
     assert peak[0] == 3
 
 
-def test_it_skips_an_artist_whose_group_changed_during_the_fetch(artist, whapi):
-    whapi.get(
+def test_it_skips_an_artist_whose_group_changed_during_the_fetch(artist, mocked_gateway):
+    mocked_gateway.get(
         whapi_group_url(artist.whatsapp_group_id),
         json=whapi_body(artist.whatsapp_group_id, [("4915123456789", "admin")]),
     )
@@ -217,13 +231,13 @@ def test_it_skips_an_artist_whose_group_changed_during_the_fetch(artist, whapi):
     assert not Member.objects.filter(artist=artist).exists()
 
 
-def test_it_records_progress_and_results_on_the_task_run(organization, whapi):
+def test_it_records_progress_and_results_on_the_task_run(organization, mocked_gateway):
     a = artist_make(organization, "A", "120363000000000301")
     b = artist_make(organization, "B", "120363000000000302")
-    whapi.get(
+    mocked_gateway.get(
         whapi_group_url(a.whatsapp_group_id), json=whapi_body("x", [("4915123456789", "admin")])
     )
-    whapi.get(whapi_group_url(b.whatsapp_group_id), status=500, json={"error": "boom"})
+    mocked_gateway.get(whapi_group_url(b.whatsapp_group_id), status=500, json={"error": "boom"})
     run = TaskRun.objects.create(
         organization=organization, kind=services.SYNC_TASK_KIND, params={"artist_id": None}
     )
@@ -246,11 +260,11 @@ def test_it_records_progress_and_results_on_the_task_run(organization, whapi):
     assert "500" in by_name["B"]["error"]
 
 
-def test_it_syncs_only_the_artist_of_a_one_artist_run(organization, whapi):
+def test_it_syncs_only_the_artist_of_a_one_artist_run(organization, mocked_gateway):
     a = artist_make(organization, "A", "120363000000000401")
     artist_make(organization, "B", "120363000000000402")
     artist_make(organization, "No group", "")
-    whapi.get(
+    mocked_gateway.get(
         whapi_group_url(a.whatsapp_group_id), json=whapi_body("x", [("4915123456789", "admin")])
     )
     run = TaskRun.objects.create(
@@ -258,7 +272,7 @@ def test_it_syncs_only_the_artist_of_a_one_artist_run(organization, whapi):
     )
     result = services.group_members_sync_run(task_run_id=run.pk)
     assert [r["name"] for r in result["results"]] == ["A"]
-    assert len(whapi.calls) == 1
+    assert len(mocked_gateway.calls) == 1
 
 
 def test_it_marks_the_run_failed_when_the_sync_crashes(organization, monkeypatch):
@@ -270,7 +284,7 @@ def test_it_marks_the_run_failed_when_the_sync_crashes(organization, monkeypatch
     def crash(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "group_members_sync", crash)
+    monkeypatch.setattr(member_sync, "group_members_sync", crash)
     with pytest.raises(RuntimeError):
         services.group_members_sync_run(task_run_id=run.pk)
     run.refresh_from_db()
@@ -280,14 +294,14 @@ def test_it_marks_the_run_failed_when_the_sync_crashes(organization, monkeypatch
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_it_never_shows_a_concurrent_reader_an_empty_member_set(organization, whapi):
+def test_it_never_shows_a_concurrent_reader_an_empty_member_set(organization, mocked_gateway):
     """A reader hammering the lookup query while the artist re-syncs sees old or new, never none."""
     artist = artist_make(organization)
     old = [(f"49151{n:08d}", "member") for n in range(40)]
     new = [(f"49160{n:08d}", "member") for n in range(40)]
     shared = ("4915123456789", "admin")  # in both sets: every read must find it
     url = whapi_group_url(artist.whatsapp_group_id)
-    whapi.get(url, json=whapi_body(artist.whatsapp_group_id, [shared, *old]))
+    mocked_gateway.get(url, json=whapi_body(artist.whatsapp_group_id, [shared, *old]))
     sync([artist])
 
     counts: list[int] = []
@@ -316,7 +330,7 @@ def test_it_never_shows_a_concurrent_reader_an_empty_member_set(organization, wh
     thread.start()
     try:
         for round_ in range(30):
-            whapi.replace(
+            mocked_gateway.replace(
                 "GET",
                 url,
                 json=whapi_body(

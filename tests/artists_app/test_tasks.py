@@ -34,18 +34,18 @@ def test_it_syncs_every_organization_daily(organization, other_organization, gat
 def test_it_carries_on_with_the_other_organizations_when_one_sync_crashes(
     organization, other_organization, gateway_simulator, monkeypatch
 ):
-    from artists_app import services
+    from artists_app import member_sync
 
     artist_make(organization, "A", "120363000000001001")
     artist_make(other_organization, "C", "120363000000001003")
-    real_sync = services.group_members_sync
+    real_sync = member_sync.group_members_sync
 
     def sync(*, artists, **kwargs):
         if artists and artists[0].organization_id == organization.pk:
             raise RuntimeError("boom")
         return real_sync(artists=artists, **kwargs)
 
-    monkeypatch.setattr(services, "group_members_sync", sync)
+    monkeypatch.setattr(member_sync, "group_members_sync", sync)
 
     totals = tasks.group_members_sync_all()
 

@@ -104,9 +104,85 @@ def test_it_shows_form_errors_in_place(logged_in_client):
     response = logged_in_client.post(
         "/artists/create/", {"name": "Lena", "whatsapp_group_id": "nope"}, **HX
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form swaps a 400 in (hx-on::before-swap)
     assert "is not a WhatsApp group id" in response.content.decode()
+    assert 'value="nope"' in response.content.decode()  # what was typed stays
+    assert "is not a WhatsApp group id" in response.headers["HX-Trigger"]
     assert not Artist.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"name": "Le\x00na", "whatsapp_group_id": ""}, "Null characters are not allowed"),
+        ({"name": "Lena", "whatsapp_group_id": "120363\x00"}, "Null characters are not allowed"),
+        ({"name": "x" * 201, "whatsapp_group_id": ""}, "at most 200 characters"),
+        ({"name": "Lena", "whatsapp_group_id": "1" * 121}, "at most 120 characters"),
+        ({"name": "   ", "whatsapp_group_id": ""}, "The artist needs a name."),
+    ],
+)
+def test_it_refuses_bad_input_to_the_artist_form_and_writes_nothing(
+    logged_in_client, organization, data, error, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = logged_in_client.post("/artists/create/", data, **HX)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert error in response.headers["HX-Trigger"]
+    assert Artist.objects.count() == 0
+    assert TaskRun.objects.count() == 0
+    assert callbacks == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "Mi\x00ra", "whatsapp_group_id": "120363000000000141"},
+        {"name": "", "whatsapp_group_id": "120363000000000141"},
+        {"name": "Mira", "whatsapp_group_id": "120363000000000141\x00"},
+        {"name": "Mira", "whatsapp_group_id": "nope"},
+    ],
+)
+def test_it_refuses_bad_input_to_the_edit_form_and_changes_nothing(
+    logged_in_client, synced_artist, data, django_capture_on_commit_callbacks
+):
+    before = Artist.objects.values().get(pk=synced_artist.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = logged_in_client.post(f"/artists/{synced_artist.pk}/update/", data, **HX)
+    assert response.status_code == 400
+    assert '"level": "error"' in response.headers["HX-Trigger"]
+    assert Artist.objects.values().get(pk=synced_artist.pk) == before
+    assert synced_artist.group_members.count() == 4
+    assert TaskRun.objects.count() == 0
+    assert callbacks == []
+
+
+def test_it_keeps_the_name_when_the_edit_sends_only_a_group_id(
+    logged_in_client, synced_artist, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch.object(tasks.group_members_sync, "delay"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = logged_in_client.post(
+            f"/artists/{synced_artist.pk}/update/",
+            {"whatsapp_group_id": "120363000000000151"},
+            **HX,
+        )
+    assert response.status_code == 200
+    synced_artist.refresh_from_db()
+    assert (synced_artist.name, synced_artist.whatsapp_group_id) == (
+        "Mira Sol",
+        "120363000000000151",
+    )
+
+
+def test_it_answers_404_for_an_artist_id_that_is_no_uuid(logged_in_client):
+    assert logged_in_client.get("/artists/not-a-uuid/members/", **HX).status_code == 404
+    response = logged_in_client.post("/artists/0/update/", {"name": "x"}, **HX)
+    assert response.status_code == 404
+    assert logged_in_client.post("/artists/sync/", {"artist_id": "nope"}, **HX).status_code == 404
+    assert not TaskRun.objects.exists()
 
 
 def test_it_changes_the_group_from_the_page_and_queues_a_sync(
@@ -136,7 +212,7 @@ def test_it_lists_an_artists_members_with_privacy_ids(logged_in_client, synced_a
 
 
 def test_it_starts_a_sync_and_polls_its_progress_until_it_finishes(
-    logged_in_client, organization, synced_artist, whapi
+    logged_in_client, organization, synced_artist, mocked_gateway
 ):
     response = logged_in_client.post("/artists/sync/", {}, **HX)
     run = TaskRun.objects.get(kind=services.SYNC_TASK_KIND, state="PENDING")

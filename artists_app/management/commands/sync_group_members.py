@@ -50,26 +50,15 @@ class Command(BaseCommand):
                 raise CommandError(f"No artist with id {artist_id}.")
             if not artist.whatsapp_group_id:
                 raise CommandError(f"{artist.name} has no WhatsApp group id.")
-            scopes = [(artist.organization, str(artist.pk), 1)]
-        else:
-            scopes = []
-            for organization in Organization.objects.all():
-                count = (
-                    Artist.objects.filter(organization=organization)
-                    .exclude(whatsapp_group_id="")
-                    .count()
+            return [
+                services.group_members_sync_record(
+                    organization=artist.organization, artist=artist, trigger="command"
                 )
-                if count:
-                    scopes.append((organization, None, count))
+            ]
+        with_group = Artist.objects.exclude(whatsapp_group_id="").values("organization_id")
         return [
-            TaskRun.objects.create(
-                organization=organization,
-                kind=services.SYNC_TASK_KIND,
-                state=TaskRun.State.PENDING,
-                total=count,
-                params={"artist_id": artist_id, "trigger": "command"},
-            )
-            for organization, artist_id, count in scopes
+            services.group_members_sync_record(organization=organization, trigger="command")
+            for organization in Organization.objects.filter(pk__in=with_group)
         ]
 
     def _progress(self, done: int, total: int, item: dict[str, Any]) -> None:
