@@ -12,6 +12,7 @@ from django.utils import timezone
 from artists_app import services
 from artists_app.forms import ArtistAdminForm
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
+from whatsapp_crm.admin_scoping import OrganizationScopedAdmin
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.phones import normalize_phone
 from whatsapp_crm.tenancy import organization_for_user
@@ -71,7 +72,7 @@ class ArtistStalenessFilter(admin.SimpleListFilter):
 
 
 @admin.register(Artist)
-class ArtistAdmin(admin.ModelAdmin):
+class ArtistAdmin(OrganizationScopedAdmin):
     form = ArtistAdminForm
     list_display = [
         "name",
@@ -117,6 +118,7 @@ class ArtistAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Artist, form: Any, change: bool) -> None:
         # Through the services, so a new or changed group id queues a sync after commit.
+        self.assign_organization(request, obj)
         if change:
             saved = services.artist_update(
                 artist=obj, name=obj.name, whatsapp_group_id=obj.whatsapp_group_id
@@ -130,7 +132,7 @@ class ArtistAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
-    @admin.action(description="Sync members now")
+    @admin.action(description="Sync members now", permissions=["change"])
     def sync_members_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         started, skipped = 0, []
         for artist in queryset.select_related("organization"):
@@ -150,7 +152,9 @@ class ArtistAdmin(admin.ModelAdmin):
 
 
 @admin.register(ArtistWhatsAppGroupMember)
-class ArtistWhatsAppGroupMemberAdmin(admin.ModelAdmin):
+class ArtistWhatsAppGroupMemberAdmin(OrganizationScopedAdmin):
+    organization_path = "artist__organization"
+
     list_display = [
         "member_phone",
         "member_wa_id",

@@ -62,6 +62,7 @@ class ArtistListApi(OrganizationListAPIView):
 
 
 class ArtistCreateApi(OrganizationAPIView):
+    required_role = "admin"
     """POST /api/artists/ — with a group id, the group's member sync is queued after commit."""
 
     class InputSerializer(serializers.Serializer):
@@ -91,9 +92,13 @@ class ArtistCreateApi(OrganizationAPIView):
 class ArtistCollectionApi(ArtistListApi, ArtistCreateApi):
     """/api/artists/: GET lists, POST creates."""
 
+    required_role = {"POST": "admin"}
+
 
 class ArtistDetailApi(OrganizationAPIView):
     """GET / PATCH /api/artists/{id}/ — a changed group id queues a member sync after commit."""
+
+    required_role = {"PATCH": "admin"}
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=services.ARTIST_NAME_MAX_LENGTH, required=False)
@@ -179,6 +184,8 @@ class GroupMembersSyncApi(OrganizationAPIView):
 
     202 with the task id; follow its progress at status_url (GET /api/tasks/{id}/).
     """
+
+    required_role = "admin"
 
     class InputSerializer(serializers.Serializer):
         artist_id = serializers.UUIDField(required=False, allow_null=True)

@@ -15,6 +15,7 @@ from artists_app.models import Artist
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.models import TaskRun
+from whatsapp_crm.roles import Role, role_required
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
@@ -79,7 +80,7 @@ def cache_health(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def artist_create(request: HtmxHttpRequest) -> HttpResponse:
     """Invalid input answers 400 with the form and its errors (the form swaps them in, see
     _artist_form.html) and an error toast; nothing is written."""
@@ -103,7 +104,7 @@ def artist_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def artist_update(request: HtmxHttpRequest, artist_id: UUID) -> HttpResponse:
     """Invalid input answers 400 with an error toast (the table stays as it was); nothing is
     written."""
@@ -141,7 +142,7 @@ def artist_members(request: HtmxHttpRequest, artist_id: UUID) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def sync_start(request: HtmxHttpRequest) -> HttpResponse:
     artist_id = request.POST.get("artist_id") or None
     artist = _artist_or_404(request, artist_id) if artist_id else None

@@ -109,13 +109,18 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        self.assign_organization(request, obj)
+        super().save_model(request, obj, form, change)
+
+    def assign_organization(self, request: HttpRequest, obj: Any) -> None:
+        """A row a non-superuser adds belongs to the user's organization (the field is
+        read-only for them). ModelAdmins that save through a service call this first."""
         if (
             not request.user.is_superuser
             and _has_field(type(obj), "organization")
             and obj.organization_id is None
         ):
             obj.organization = admin_organization(request)
-        super().save_model(request, obj, form, change)
 
 
 class OrganizationScopedInline(admin.options.InlineModelAdmin):
