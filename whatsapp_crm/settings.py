@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "whatsapp_crm.tenancy.OrganizationMiddleware",
     "whatsapp_crm.ui.HtmxMessagesMiddleware",
@@ -136,6 +137,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------
+# Scripts only from our own static files: no inline script, no inline event handler, no eval
+# (htmx's hx-on is not used; app.js wires data attributes instead). Inline *styles* stay allowed:
+# htmx injects its indicator style and templates use style attributes; they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Login throttling (django-axes, INTERFACE.md §10) -----------------------------------------
 # 5 failed attempts for one username lock that username for 15 minutes, on the app's login and
