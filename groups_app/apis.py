@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,15 +11,14 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from groups_app.models import WhatsAppGroup
 from groups_app.selectors import group_list
 from groups_app.services import GroupSyncDatabaseError, group_sync
-from sessions_app.models import WhatsAppSession
-from whatsapp_crm.api import OrganizationAPIView
+from sessions_app.selectors import session_get
+from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
 
 _ERROR_SCHEMA = inline_serializer(
     name="GroupSyncError",
@@ -53,8 +50,8 @@ class GroupSyncApi(OrganizationAPIView):
         responses={200: OutputSerializer, 500: _ERROR_SCHEMA, 502: _ERROR_SCHEMA},
         operation_id="sessions_sync_groups",
     )
-    def post(self, request: Request, pk: str) -> Response:
-        session = _session_or_404(self, pk)
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        session = session_get(organization=self.organization, pk=pk)
         try:
             result = group_sync(session=session)
         except GroupSyncDatabaseError as exc:
@@ -72,7 +69,7 @@ class GroupSyncApi(OrganizationAPIView):
         return Response(self.OutputSerializer(result).data)
 
 
-class GroupListApi(OrganizationAPIView):
+class GroupListApi(OrganizationListAPIView):
     """GET /api/sessions/{id}/groups/: the session's groups (active ones unless ?active=all)."""
 
     @extend_schema_serializer(component_name="WhatsAppGroup")
@@ -101,21 +98,11 @@ class GroupListApi(OrganizationAPIView):
             OpenApiParameter("search", str, description="part of the name or JID"),
             OpenApiParameter("sendable", bool, description="only groups a message can go to"),
         ],
-        responses={
-            200: inline_serializer(
-                name="PaginatedWhatsAppGroupList",
-                fields={
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": OutputSerializer(many=True),
-                },
-            )
-        },
+        responses=OutputSerializer(many=True),  # paginated like every list
         operation_id="sessions_groups_list",
     )
-    def get(self, request: Request, pk: str) -> Response:
-        session = _session_or_404(self, pk)
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        session = session_get(organization=self.organization, pk=pk)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         active = {"true": True, "false": False, "all": None}[filters.validated_data["active"]]
@@ -126,14 +113,4 @@ class GroupListApi(OrganizationAPIView):
             search=filters.validated_data.get("search"),
             sendable_only=filters.validated_data["sendable"],
         )
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(groups, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
-
-
-def _session_or_404(view: OrganizationAPIView, pk: str) -> WhatsAppSession:
-    try:
-        session_pk = uuid.UUID(pk)
-    except ValueError:
-        raise Http404("No such session.")
-    return get_object_or_404(WhatsAppSession, pk=session_pk, organization=view.organization)
+        return self.page(groups, self.OutputSerializer)

@@ -24,6 +24,7 @@ from sessions_app.models import WhatsAppSession
 from sessions_app.services import session_mark_error
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError, GatewayGroup, get_gateway
+from whatsapp_crm.text import db_safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,6 @@ def _usable_jid(jid: str) -> bool:
     )
 
 
-def _storable_text(text: str) -> str:
-    """The text as Postgres can store it: NUL dropped, lone surrogates (which JSON's "\\udXXX"
-    escapes can produce and UTF-8 cannot encode) replaced by "?"."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
 def _plan(groups: list[GatewayGroup]) -> _SyncPlan:
     """Drop community parents and entries without a usable group JID; keep the first entry of
     each JID.
@@ -155,7 +150,7 @@ def group_sync(*, session: WhatsAppSession) -> GroupSyncResult:
             organization_id=session.organization_id,
             session_id=session.pk,
             group_jid=group.jid,
-            group_name=_storable_text(group.subject)[:MAX_NAME_LENGTH],
+            group_name=db_safe_text(group.subject)[:MAX_NAME_LENGTH],
             participant_count=min(max(group.size, 0), MAX_PARTICIPANTS),
             is_community=False,
             is_community_announce=group.is_community_announce,

@@ -9,14 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from groups_app.selectors import group_list, group_stats
 from groups_app.services import GroupSyncDatabaseError, GroupSyncResult, group_sync
 from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import session_get
 from whatsapp_crm.gateway import GatewayError
+from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
@@ -24,15 +26,7 @@ from whatsapp_crm.ui import client_event, toast
 TABLE_LIMIT = 200
 
 
-def _session(request: HttpRequest, session_id: uuid.UUID) -> WhatsAppSession:
-    return get_object_or_404(
-        WhatsAppSession,
-        pk=session_id,
-        organization=request.organization,  # type: ignore[attr-defined]
-    )
-
-
-def _table_context(request: HttpRequest, session: WhatsAppSession) -> dict[str, Any]:
+def _table_context(request: HtmxHttpRequest, session: WhatsAppSession) -> dict[str, Any]:
     # The filter travels with Refresh and Sync too (hx-include), so the list keeps it.
     search = (request.GET.get("q") or request.POST.get("q") or "").strip()[:100]
     groups = group_list(
@@ -51,7 +45,7 @@ def _table_context(request: HttpRequest, session: WhatsAppSession) -> dict[str, 
 
 
 def _render_section(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     session: WhatsAppSession,
     *,
     result: GroupSyncResult | None = None,
@@ -64,21 +58,22 @@ def _render_section(
 
 @require_GET
 @organization_required
-def group_section(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    return _render_section(request, _session(request, session_id))
+def group_section(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = session_get(organization=request.organization, pk=session_id)
+    return _render_section(request, session)
 
 
 @require_GET
 @organization_required
-def group_table(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    session = _session(request, session_id)
+def group_table(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = session_get(organization=request.organization, pk=session_id)
     return render(request, "groups_app/_groups_table.html", _table_context(request, session))
 
 
 @require_POST
 @organization_required
-def group_sync_view(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    session = _session(request, session_id)
+def group_sync_view(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = session_get(organization=request.organization, pk=session_id)
     try:
         result = group_sync(session=session)
     except GatewayError as exc:

@@ -1,26 +1,17 @@
 from __future__ import annotations
 
-from django.urls import re_path
-
 from sessions_app import apis
+from whatsapp_crm.api import api_path
 
 app_name = "sessions-api"
 
-# Paths accept a missing trailing slash (INTERFACE.md §5–§6).
+# Paths accept a missing trailing slash (INTERFACE.md §5–§6); a malformed id is a 404.
 urlpatterns = [
-    re_path(r"^sessions/?$", apis.SessionCollectionApi.as_view(), name="session-list"),
-    re_path(
-        r"^sessions/(?P<pk>[0-9a-fA-F-]{36})/?$",
-        apis.SessionDetailApi.as_view(),
-        name="session-detail",
-    ),
-    re_path(
-        r"^sessions/(?P<pk>[0-9a-fA-F-]{36})/verify/?$",
-        apis.SessionVerifyApi.as_view(),
-        name="session-verify",
-    ),
-    re_path(
-        r"^webhooks/whatsapp/status/?$",
+    *api_path("sessions", apis.SessionCollectionApi.as_view(), name="session-list"),
+    *api_path("sessions/<uuid:pk>", apis.SessionDetailApi.as_view(), name="session-detail"),
+    *api_path("sessions/<uuid:pk>/verify", apis.SessionVerifyApi.as_view(), name="session-verify"),
+    *api_path(
+        "webhooks/whatsapp/status",
         apis.SessionStatusWebhookApi.as_view(),
         name="webhook-status",
     ),

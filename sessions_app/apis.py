@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
+import uuid
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sessions_app import selectors, services
 from sessions_app.models import WhatsAppSession
-from whatsapp_crm.api import OrganizationAPIView
+from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
 from whatsapp_crm.models import WebhookEvent
 from whatsapp_crm.webhooks import WebhookRejected, WebhookResult, WebhookView
 
@@ -40,18 +39,15 @@ class SessionOutputSerializer(serializers.ModelSerializer):
         ref_name = "Session"
 
 
-class SessionListApi(OrganizationAPIView):
+class SessionListApi(OrganizationListAPIView):
     """GET /api/sessions/ — the organization's sessions, newest first."""
 
     OutputSerializer = SessionOutputSerializer
 
     @extend_schema(responses=OutputSerializer(many=True), operation_id="sessions_list")
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
         queryset = selectors.session_list(organization=self.organization)
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        data = SessionListApi.OutputSerializer(page, many=True).data
-        return paginator.get_paginated_response(data)
+        return self.page(queryset, SessionListApi.OutputSerializer)
 
 
 class SessionCreateApi(OrganizationAPIView):
@@ -89,7 +85,7 @@ class SessionDetailApi(OrganizationAPIView):
     OutputSerializer = SessionOutputSerializer
 
     @extend_schema(responses=OutputSerializer)
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
         session = selectors.session_get(organization=self.organization, pk=pk)
         return Response(self.OutputSerializer(session).data)
 
@@ -112,7 +108,7 @@ class SessionVerifyApi(OrganizationAPIView):
             ref_name = "SessionVerifyResult"
 
     @extend_schema(request=None, responses={200: OutputSerializer, 502: OutputSerializer})
-    def post(self, request: Request, pk: str) -> Response:
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
         session = selectors.session_get(organization=self.organization, pk=pk)
         result = services.session_verify(session=session)
         data: dict[str, Any] = dict(self.OutputSerializer(result).data)
@@ -130,8 +126,6 @@ class SessionVerifyApi(OrganizationAPIView):
 
 
 # --- webhook ----------------------------------------------------------------------------------------
-
-_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]*$")
 
 
 class SessionStatusWebhookApi(WebhookView):
@@ -153,12 +147,12 @@ class SessionStatusWebhookApi(WebhookView):
         def validate_phoneNumber(self, value: str | None) -> str | None:  # noqa: N802
             if value in (None, ""):
                 return None
-            number = value.split("@", 1)[0].split(":", 1)[0]
-            if not _PHONE_CHARS.match(number) or services.phone_digits(number) is None:
+            phone = services.gateway_phone_number(value)
+            if phone is None:
                 raise serializers.ValidationError(
                     "Not a phone number: digits of the international number expected."
                 )
-            return services.phone_digits(number)
+            return phone
 
         class Meta:
             ref_name = "SessionStatusWebhookInput"

@@ -12,7 +12,6 @@ Gateway calls happen outside database transactions: a slow gateway must not hold
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -23,6 +22,8 @@ from django.utils import timezone
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.gateway import GatewayError, SessionStatus, get_gateway
 from whatsapp_crm.models import Organization
+from whatsapp_crm.phones import normalize_whatsapp_id
+from whatsapp_crm.text import db_safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,34 +34,31 @@ NOT_FOUND_AT_GATEWAY = "Session not found at the gateway (deleted there, or the 
 LOGGED_OUT = "Logged out from the CRM"
 CONNECTION_LOST = "Connection lost; the gateway is reconnecting"
 MAX_ERROR_LENGTH = 2000
-MAX_PHONE_DIGITS = 20
 
 # vps_status values of a verification besides the gateway's own statuses.
 VPS_UNREACHABLE = "unreachable"
 VPS_NOT_FOUND = "not_found"
 
+# What people put between the digits of a number ("+49 (151) 2345-6789").
+_NUMBER_PUNCTUATION = str.maketrans("", "", "().-")
 
-def phone_digits(value: object) -> str | None:
-    """The digits of a phone number ("+49 151-234" → "49151234"), or None when there are none.
 
-    Accepts WhatsApp JIDs too ("49151234:12@s.whatsapp.net" → "49151234").
+def gateway_phone_number(value: str | None) -> str | None:
+    """A phone number as a gateway reports it, as stored: the digits of the international number
+    without "+" ("+49 151 2345-6789", "4915123456789:12@s.whatsapp.net" → "4915123456789").
+
+    Gateways report international numbers, so no region applies. None when libphonenumber
+    reads no valid number: letters, digits other than 0-9, privacy ids ("…@lid").
     """
-    if value is None or isinstance(value, bool):
+    if not isinstance(value, str):
         return None
-    text = str(value).strip()
-    text = text.split("@", 1)[0].split(":", 1)[0]
-    digits = re.sub(r"\D", "", text)
-    if not digits.isascii():  # "٤٩…": \d matches any script's digits; a number has 0-9 only
-        return None
-    if not digits or len(digits) > MAX_PHONE_DIGITS:
-        return None
-    return digits
+    number, at, domain = value.partition("@")
+    number = "".join(number.split()).translate(_NUMBER_PUNCTUATION)
+    return normalize_whatsapp_id(f"{number}{at}{domain}")
 
 
 def _error_text(error: object, default: str) -> str:
-    text = str(error).strip() if error not in (None, "") else ""
-    # Gateway text as Postgres can store it: no NUL, no lone surrogates (a JSON "\\udXXX").
-    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    text = db_safe_text(str(error).strip()) if error not in (None, "") else ""
     return (text or default)[:MAX_ERROR_LENGTH]
 
 
@@ -83,7 +81,7 @@ def session_mark_connected(
     """
     Organization.objects.select_for_update(no_key=True).filter(pk=session.organization_id).first()
     current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
-    phone = phone_digits(phone_number)
+    phone = gateway_phone_number(phone_number)
     now = timezone.now()
 
     if phone:
@@ -361,7 +359,7 @@ def sessions_release_stuck(*, dry_run: bool = False) -> list[str]:
             continue
 
         if status.status == Status.CONNECTED:
-            phone = phone_digits(status.phone_number)
+            phone = gateway_phone_number(status.phone_number)
             holders = (
                 list(
                     WhatsAppSession.objects.filter(

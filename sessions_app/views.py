@@ -7,22 +7,22 @@ included (htmx 2 does not swap 4xx/5xx): the card shows the error inline and a t
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import segno
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from sessions_app import selectors, services
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError
+from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
@@ -30,21 +30,9 @@ Status = WhatsAppSession.Status
 SESSIONS_CHANGED = "sessionsChanged"
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
 def qr_svg(text: str) -> str:
     """The QR code as inline SVG, rendered on the server (no script, no third party)."""
     return mark_safe(segno.make_qr(text, error="m").svg_inline(scale=4, border=2, omitsize=True))
-
-
-def _groups_url(session: WhatsAppSession) -> str | None:
-    # groups_app provides "groups:section"; until it exists the section is left out.
-    try:
-        return reverse("groups:section", args=[session.id])
-    except NoReverseMatch:
-        return None
 
 
 def _card_context(
@@ -61,15 +49,16 @@ def _card_context(
         "qr_svg": qr_svg(qr) if qr else None,
         "error": error,
         "poll_trigger": poll_trigger,
-        "groups_url": _groups_url(session),
     }
 
 
-def _render_card(request: HttpRequest, session: WhatsAppSession, **kwargs: Any) -> HttpResponse:
+def _render_card(request: HtmxHttpRequest, session: WhatsAppSession, **kwargs: Any) -> HttpResponse:
     return render(request, "sessions_app/_session_card.html", _card_context(session, **kwargs))
 
 
-def _render_block(request: HttpRequest, session: WhatsAppSession, **kwargs: Any) -> HttpResponse:
+def _render_block(
+    request: HtmxHttpRequest, session: WhatsAppSession, **kwargs: Any
+) -> HttpResponse:
     return render(request, "sessions_app/_session_block.html", _card_context(session, **kwargs))
 
 
@@ -93,7 +82,7 @@ def _first_qr(session: WhatsAppSession) -> tuple[WhatsAppSession, str | None, st
 @require_GET
 @organization_required
 def sessions_page(request: HtmxHttpRequest) -> HttpResponse:
-    organization = request.organization  # type: ignore[attr-defined]
+    organization = request.organization
     current = []
     for session in selectors.session_current_list(organization=organization):
         # Stored "connected" is a claim, not a fact: verify it on load (all cards in parallel).
@@ -112,7 +101,7 @@ def sessions_page(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @organization_required
 def session_history(request: HtmxHttpRequest) -> HttpResponse:
-    organization = request.organization  # type: ignore[attr-defined]
+    organization = request.organization
     return render(
         request,
         "sessions_app/_session_history.html",
@@ -126,7 +115,7 @@ def session_history(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @organization_required
 def session_create(request: HtmxHttpRequest) -> HttpResponse:
-    organization = request.organization  # type: ignore[attr-defined]
+    organization = request.organization
     name = (request.POST.get("name") or "").strip()[:100]
     try:
         session = services.session_create(organization=organization, name=name)
@@ -155,9 +144,9 @@ def session_create(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @organization_required
-def session_qr(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+def session_qr(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     """One QR polling step (every 2 s while connecting)."""
-    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+    session = selectors.session_get(organization=request.organization, pk=pk)
     try:
         poll = services.session_poll_qr(session=session)
     except GatewayError as exc:
@@ -183,8 +172,8 @@ def session_qr(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 
 @require_POST
 @organization_required
-def session_verify(request: HtmxHttpRequest, pk: str) -> HttpResponse:
-    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+def session_verify(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)
     stored_status = session.status
     shown = _shown_fields(session)
     result = services.session_verify(session=session)
@@ -221,8 +210,8 @@ def session_verify(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 
 @require_POST
 @organization_required
-def session_reconnect(request: HtmxHttpRequest, pk: str) -> HttpResponse:
-    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+def session_reconnect(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)
     try:
         session = services.session_reconnect(session=session)
     except GatewayError as exc:
@@ -244,8 +233,8 @@ def session_reconnect(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 
 @require_POST
 @organization_required
-def session_logout(request: HtmxHttpRequest, pk: str) -> HttpResponse:
-    session = selectors.session_get(organization=request.organization, pk=pk)  # type: ignore[attr-defined]
+def session_logout(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    session = selectors.session_get(organization=request.organization, pk=pk)
     try:
         session = services.session_logout(session=session)
     except GatewayError as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
+from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.models import Organization, OrganizationMember
 
 
@@ -29,8 +30,12 @@ class OrganizationMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.organization = SimpleLazyObject(lambda: organization_for_user(request.user))  # type: ignore[attr-defined]
+    def __call__(self, request: HtmxHttpRequest) -> HttpResponse:
+        # Lazy, so that only requests that read it query the membership. It wraps None for a
+        # user without an organization; views that need one use `organization_required`.
+        request.organization = cast(
+            Organization, SimpleLazyObject(lambda: organization_for_user(request.user))
+        )
         return self.get_response(request)
 
 
@@ -39,11 +44,11 @@ def organization_required(view: Callable[..., HttpResponse]) -> Callable[..., Ht
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         organization = organization_for_user(request.user)
         if organization is None:
             raise Http404("Your account does not belong to an organization yet. Ask an admin.")
-        request.organization = organization  # type: ignore[attr-defined]
+        request.organization = organization
         return view(request, *args, **kwargs)
 
     return wrapper

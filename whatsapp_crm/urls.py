@@ -3,13 +3,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from whatsapp_crm import api, views
+from whatsapp_crm import api, health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("settings/whatsapp/", include("groups_app.urls")),
     path("", include("campaigns_app.urls")),
     path("", include("artists_app.urls")),
+    path("settings/", include("whatsapp_crm.team_urls")),
     # JSON API and webhooks (paths accept a missing trailing slash).
     *api.api_path(
         "api/tasks/<uuid:task_id>", api.TaskRunDetailApi.as_view(), name="api-task-detail"
@@ -31,5 +33,7 @@ urlpatterns = [
     path("api/", include("campaigns_app.api_urls")),
     path("api/", include("artists_app.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "whatsapp_crm.views.not_found"

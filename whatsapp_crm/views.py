@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from whatsapp_crm.tenancy import organization_required
@@ -18,5 +19,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-def no_organization(request: HttpRequest) -> HttpResponse:
-    return render(request, "whatsapp_crm/no_organization.html", status=404)
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A URL that matches no route (e.g. a malformed id): under /api/ the JSON error shape of
+    INTERFACE.md §6, elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"success": False, "error": "Not found.", "details": {}}, status=404)
+    return defaults.page_not_found(request, exception)

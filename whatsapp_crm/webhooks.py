@@ -6,7 +6,9 @@ the changes are written in one transaction; a unique index on (source, event_key
 events makes a replay — even 20 at once — a harmless `"duplicate": true`.
 
 Answers (INTERFACE.md §5): 200 applied / duplicate, 202 kept but not matched yet, 400 bad input,
-401 bad key or signature, 404 unknown session. Never 5xx.
+401 bad key or signature, 404 unknown session, 409 `"retry": true` when the event could not be
+applied now (database trouble, or a bug of ours: a 400 would tell the gateway never to send it
+again, silently dropping it). Never 5xx.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from rest_framework import serializers
@@ -28,11 +31,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.text import db_safe_bytes, db_safe_json, db_safe_text
 
 logger = logging.getLogger(__name__)
 
 MAX_STORED_BODY = 20_000
 TRANSIENT_RETRIES = 3
+# Events are flat objects with a few nested ones. Deeper JSON is refused before anything walks
+# it recursively (storing it, validating it), which a few hundred levels would already overflow.
+MAX_JSON_DEPTH = 32
+NESTED_TOO_DEEPLY = f"JSON nested deeper than {MAX_JSON_DEPTH} levels."
 
 
 @dataclass
@@ -68,26 +76,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _unstorable(ch: str) -> bool:
-    return ch == "\x00" or "\ud800" <= ch <= "\udfff"
-
-
-def _storable(value: Any) -> Any:
-    """The payload as the inbox can store it: Postgres text and jsonb refuse NUL characters and
-    lone surrogates, so those become U+FFFD (the event itself is validated separately)."""
-    if isinstance(value, str):
-        if any(_unstorable(ch) for ch in value):
-            return "".join("\ufffd" if _unstorable(ch) else ch for ch in value)
-        return value
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
-
-
-def _storable_body(raw_body: bytes) -> str:
-    return raw_body[:MAX_STORED_BODY].decode("utf-8", "replace").replace("\x00", "\ufffd")
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """True when lists and objects in `value` nest more than `limit` levels (walked without
+    recursion, so any depth is safe)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def webhook_signature(secret: str, raw_body: bytes) -> str:
@@ -134,13 +138,13 @@ def _record(received: _Received, *, outcome: str, status: int, detail: str = "")
                 event_key=received.event_key
                 or f"sha256:{hashlib.sha256(received.raw_body).hexdigest()}",
                 session_id=received.session_id[:200],
-                payload=_storable(received.payload)
+                payload=db_safe_json(received.payload)
                 if isinstance(received.payload, (dict, list))
                 else None,
-                raw_body=_storable_body(received.raw_body),
+                raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
                 outcome=outcome,
                 http_status=status,
-                detail=_storable(detail[:2000]),
+                detail=db_safe_text(detail[:2000]),
             )
     except Exception:  # the answer to the gateway matters more than the audit row
         logger.exception("could not record refused webhook %s", received.source)
@@ -163,8 +167,13 @@ class WebhookView(APIView):
         return WebhookResult(200, {"success": True, "duplicate": True})
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raw_body: bytes = request._request.body  # raw bytes: the HMAC is over exactly these
-        received = _Received(source=self.source, raw_body=raw_body)
+        received = _Received(source=self.source, raw_body=b"")
+        try:
+            raw_body: bytes = request._request.body  # raw bytes: the HMAC is over exactly these
+        except RequestDataTooBig:  # over DATA_UPLOAD_MAX_MEMORY_SIZE; no event is that large
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return self._refuse(received, 400, "The body is too large.", {"max_bytes": limit})
+        received.raw_body = raw_body
 
         reason = webhook_authenticate(headers=request.headers, raw_body=raw_body)
         if reason:
@@ -176,12 +185,16 @@ class WebhookView(APIView):
             payload = json.loads(raw_body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             return self._refuse(received, 400, "Malformed JSON body.", {"body": str(exc)[:200]})
+        except RecursionError:  # 50,000 "[" are deeper than the parser's stack goes
+            return self._refuse(received, 400, "Malformed JSON body.", {"body": NESTED_TOO_DEEPLY})
+        if _nests_deeper_than(payload, MAX_JSON_DEPTH):
+            return self._refuse(received, 400, "Malformed JSON body.", {"body": NESTED_TOO_DEEPLY})
         received.payload = payload
         if not isinstance(payload, dict):
             return self._refuse(received, 400, "The body must be a JSON object.", {})
-        received.event_key = _storable(_event_key(payload, raw_body))
+        received.event_key = db_safe_text(_event_key(payload, raw_body))
         if isinstance(payload.get("sessionId"), str):
-            received.session_id = _storable(payload["sessionId"])
+            received.session_id = db_safe_text(payload["sessionId"])
 
         serializer = self.InputSerializer(data=payload)
         if not serializer.is_valid():
@@ -200,15 +213,18 @@ class WebhookView(APIView):
                 status=409,
             )
         except Exception as exc:
+            # A bug of ours, not the gateway's: ask for a retry (the fixed code will apply it),
+            # and keep the error in the inbox for the operator.
             logger.exception("webhook %s failed", self.source)
-            _record(received, outcome=WebhookEvent.Outcome.ERROR, status=400, detail=repr(exc))
+            _record(received, outcome=WebhookEvent.Outcome.ERROR, status=409, detail=repr(exc))
             return Response(
                 {
                     "success": False,
-                    "error": "The event could not be applied.",
+                    "error": "The event could not be applied; retry it later.",
+                    "retry": True,
                     "details": {"exception": type(exc).__name__},
                 },
-                status=400,
+                status=409,
             )
         return Response(result.body, status=result.status)
 
@@ -240,8 +256,8 @@ class WebhookView(APIView):
                         source=received.source,
                         event_key=received.event_key,
                         session_id=received.session_id[:200],
-                        payload=_storable(received.payload),
-                        raw_body=_storable_body(received.raw_body),
+                        payload=db_safe_json(received.payload),
+                        raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
                         outcome=WebhookEvent.Outcome.APPLIED,
                     )
             except IntegrityError:
@@ -263,7 +279,7 @@ class WebhookView(APIView):
                     source=received.source,
                     event_key=received.event_key,
                     session_id=received.session_id[:200],
-                    payload=_storable(received.payload),
+                    payload=db_safe_json(received.payload),
                     outcome=WebhookEvent.Outcome.DUPLICATE,
                     http_status=result.status,
                     detail=f"replay of event #{existing.pk}",

@@ -16,9 +16,8 @@ def gw() -> VpsGateway:
     return VpsGateway(base_url=BASE, api_key="k-123", timeout=2.0)
 
 
-@responses.activate
-def test_it_sends_the_api_key_and_parses_status(gw):
-    responses.get(
+def test_it_sends_the_api_key_and_parses_status(mocked_gateway, gw):
+    mocked_gateway.get(
         f"{BASE}/sessions/wa_1/status",
         json={
             "sessionId": "wa_1",
@@ -36,9 +35,8 @@ def test_it_sends_the_api_key_and_parses_status(gw):
     )
 
 
-@responses.activate
-def test_it_maps_connection_refused_to_unreachable(gw):
-    responses.post(
+def test_it_maps_connection_refused_to_unreachable(mocked_gateway, gw):
+    mocked_gateway.post(
         f"{BASE}/send", body=requests.exceptions.ConnectionError("[Errno 111] Connection refused")
     )
     with pytest.raises(GatewayError) as err:
@@ -49,9 +47,8 @@ def test_it_maps_connection_refused_to_unreachable(gw):
     assert not exc.permanent and not exc.ambiguous
 
 
-@responses.activate
-def test_it_maps_a_read_timeout_to_an_ambiguous_error(gw):
-    responses.post(f"{BASE}/send", body=requests.exceptions.ReadTimeout("read timed out"))
+def test_it_maps_a_read_timeout_to_an_ambiguous_error(mocked_gateway, gw):
+    mocked_gateway.post(f"{BASE}/send", body=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(GatewayError) as err:
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     assert err.value.code == "timeout"
@@ -59,18 +56,16 @@ def test_it_maps_a_read_timeout_to_an_ambiguous_error(gw):
     assert "did not answer" in err.value.message
 
 
-@responses.activate
-def test_it_maps_a_connect_timeout_to_unreachable_and_not_ambiguous(gw):
-    responses.get(f"{BASE}/sessions/wa_1/status", body=requests.exceptions.ConnectTimeout())
+def test_it_maps_a_connect_timeout_to_unreachable_and_not_ambiguous(mocked_gateway, gw):
+    mocked_gateway.get(f"{BASE}/sessions/wa_1/status", body=requests.exceptions.ConnectTimeout())
     with pytest.raises(GatewayError) as err:
         gw.get_status("wa_1")
     assert err.value.code == "unreachable"
     assert err.value.ambiguous is False
 
 
-@responses.activate
-def test_it_maps_503_to_temporary_not_connected_with_the_gateway_message(gw):
-    responses.post(f"{BASE}/send", status=503, json={"error": "Session wa_1 not connected"})
+def test_it_maps_503_to_temporary_not_connected_with_the_gateway_message(mocked_gateway, gw):
+    mocked_gateway.post(f"{BASE}/send", status=503, json={"error": "Session wa_1 not connected"})
     with pytest.raises(GatewayError) as err:
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     exc = err.value
@@ -85,9 +80,8 @@ def test_it_maps_503_to_temporary_not_connected_with_the_gateway_message(gw):
     assert exc.body == {"error": "Session wa_1 not connected"}
 
 
-@responses.activate
-def test_it_maps_500_on_send_to_a_temporary_ambiguous_error(gw):
-    responses.post(f"{BASE}/send", status=500, json={"error": "boom"})
+def test_it_maps_500_on_send_to_a_temporary_ambiguous_error(mocked_gateway, gw):
+    mocked_gateway.post(f"{BASE}/send", status=500, json={"error": "boom"})
     with pytest.raises(GatewayError) as err:
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     assert (err.value.code, err.value.permanent, err.value.ambiguous) == (
@@ -98,22 +92,20 @@ def test_it_maps_500_on_send_to_a_temporary_ambiguous_error(gw):
     assert err.value.message == "Gateway error 500: boom"
 
 
-@responses.activate
-def test_it_maps_500_on_a_read_to_a_temporary_unambiguous_error(gw):
-    responses.get(f"{BASE}/sessions/wa_1/groups", status=502, body="<html>Bad gateway</html>")
+def test_it_maps_500_on_a_read_to_a_temporary_unambiguous_error(mocked_gateway, gw):
+    mocked_gateway.get(f"{BASE}/sessions/wa_1/groups", status=502, body="<html>Bad gateway</html>")
     with pytest.raises(GatewayError) as err:
         gw.list_groups("wa_1")
     assert (err.value.code, err.value.ambiguous) == ("server_error", False)
     assert err.value.message == "Gateway error 502: internal error"
 
 
-@responses.activate
 @pytest.mark.parametrize(
     ("status", "code"),
     [(400, "rejected"), (404, "not_found"), (422, "rejected")],
 )
-def test_it_maps_4xx_to_permanent_errors(gw, status, code):
-    responses.post(f"{BASE}/send", status=status, json={"error": "invalid jid"})
+def test_it_maps_4xx_to_permanent_errors(mocked_gateway, gw, status, code):
+    mocked_gateway.post(f"{BASE}/send", status=status, json={"error": "invalid jid"})
     with pytest.raises(GatewayError) as err:
         gw.send_message(session_id="wa_1", to="x", message="hi", client_message_id="c1")
     assert err.value.permanent is True
@@ -121,10 +113,9 @@ def test_it_maps_4xx_to_permanent_errors(gw, status, code):
     assert err.value.status_code == status
 
 
-@responses.activate
 @pytest.mark.parametrize("status", [401, 403])
-def test_it_names_the_api_key_and_keeps_sends_waiting_on_401_and_403(gw, status):
-    responses.post(f"{BASE}/send", status=status, json={"error": "invalid API key"})
+def test_it_names_the_api_key_and_keeps_sends_waiting_on_401_and_403(mocked_gateway, gw, status):
+    mocked_gateway.post(f"{BASE}/send", status=status, json={"error": "invalid API key"})
     with pytest.raises(GatewayError, match="GATEWAY_API_KEY") as err:
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     # Our key is wrong, not the message: temporary, so queued rows wait for the fix.
@@ -135,46 +126,42 @@ def test_it_names_the_api_key_and_keeps_sends_waiting_on_401_and_403(gw, status)
     )
 
 
-@responses.activate
-def test_it_rejects_a_2xx_body_that_is_not_json(gw):
-    responses.get(f"{BASE}/sessions/wa_1/groups", status=200, body="<html>login</html>")
+def test_it_rejects_a_2xx_body_that_is_not_json(mocked_gateway, gw):
+    mocked_gateway.get(f"{BASE}/sessions/wa_1/groups", status=200, body="<html>login</html>")
     with pytest.raises(GatewayError) as err:
         gw.list_groups("wa_1")
     assert err.value.code == "bad_response"
     assert "not JSON" in err.value.message
 
 
-@responses.activate
-def test_it_rejects_a_group_answer_without_a_groups_list(gw):
-    responses.get(f"{BASE}/sessions/wa_1/groups", json={"data": []})
+def test_it_rejects_a_group_answer_without_a_groups_list(mocked_gateway, gw):
+    mocked_gateway.get(f"{BASE}/sessions/wa_1/groups", json={"data": []})
     with pytest.raises(GatewayError, match="expected format"):
         gw.list_groups("wa_1")
 
 
-@responses.activate
-def test_it_treats_a_send_without_message_id_as_ambiguous(gw):
-    responses.post(f"{BASE}/send", json={"ok": True})
+def test_it_treats_a_send_without_message_id_as_ambiguous(mocked_gateway, gw):
+    mocked_gateway.post(f"{BASE}/send", json={"ok": True})
     with pytest.raises(GatewayError) as err:
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     assert err.value.ambiguous is True
 
 
-@responses.activate
-def test_it_returns_none_for_a_missing_qr(gw):
-    responses.get(f"{BASE}/sessions/wa_1/qr", status=404, json={"error": "no qr"})
+def test_it_returns_none_for_a_missing_qr(mocked_gateway, gw):
+    mocked_gateway.get(f"{BASE}/sessions/wa_1/qr", status=404, json={"error": "no qr"})
     assert gw.get_qr("wa_1") is None
 
 
-@responses.activate
-def test_it_rejects_an_unknown_session_status(gw):
-    responses.get(f"{BASE}/sessions/wa_1/status", json={"sessionId": "wa_1", "status": "zombie"})
+def test_it_rejects_an_unknown_session_status(mocked_gateway, gw):
+    mocked_gateway.get(
+        f"{BASE}/sessions/wa_1/status", json={"sessionId": "wa_1", "status": "zombie"}
+    )
     with pytest.raises(GatewayError, match="unknown session status"):
         gw.get_status("wa_1")
 
 
-@responses.activate
-def test_it_parses_groups(gw):
-    responses.get(
+def test_it_parses_groups(mocked_gateway, gw):
+    mocked_gateway.get(
         f"{BASE}/sessions/wa_1/groups",
         json={
             "groups": [
@@ -223,9 +210,8 @@ def test_it_times_out_every_call(settings):
     assert all(t is not None and t[1] == 3.0 for t in calls)
 
 
-@responses.activate
-def test_it_words_a_dropped_connection_for_people_and_marks_it_ambiguous(gw):
-    responses.post(
+def test_it_words_a_dropped_connection_for_people_and_marks_it_ambiguous(mocked_gateway, gw):
+    mocked_gateway.post(
         f"{BASE}/send",
         body=requests.exceptions.ConnectionError(
             "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))"
@@ -239,9 +225,8 @@ def test_it_words_a_dropped_connection_for_people_and_marks_it_ambiguous(gw):
     assert err.value.ambiguous is True
 
 
-@responses.activate
-def test_it_treats_an_unresolvable_host_as_unreachable_and_not_ambiguous(gw):
-    responses.post(
+def test_it_treats_an_unresolvable_host_as_unreachable_and_not_ambiguous(mocked_gateway, gw):
+    mocked_gateway.post(
         f"{BASE}/send",
         body=requests.exceptions.ConnectionError("NameResolutionError: Name or service not known"),
     )

@@ -119,11 +119,48 @@ def test_it_keeps_a_rejected_event_retryable(webhook_client):
 
 
 @pytest.mark.django_db
-def test_it_rolls_back_and_never_answers_5xx_when_applying_crashes(webhook_client):
-    response = post(webhook_client, {"event": "demo", "sessionId": "wa_1", "mode": "crash"})
-    assert response.status_code == 400
+def test_it_rolls_back_and_asks_for_a_retry_when_applying_crashes(webhook_client):
+    payload = {"event": "demo", "sessionId": "wa_1", "mode": "crash", "id": "c1"}
+
+    response = post(webhook_client, payload)
+
+    # A bug of ours must not drop the event: 409 asks the gateway to send it again (a 400
+    # would tell it never to), and the inbox keeps the error for the operator.
+    assert response.status_code == 409
+    assert response.json()["retry"] is True
+    assert response.json()["success"] is False
     assert not TaskRun.objects.filter(kind="must-roll-back").exists()
-    assert WebhookEvent.objects.get().outcome == "error"
+    event = WebhookEvent.objects.get()
+    assert (event.outcome, event.http_status, event.event_key) == ("error", 409, "id:c1")
+    assert "RuntimeError('bug')" in event.detail
+    # The failed attempt does not own the event's id: the retry (once fixed) is applied.
+    retried = post(webhook_client, dict(payload, mode="apply"))
+    assert retried.status_code == 200
+    assert applied_count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("depth", [33, 600, 50_000])
+def test_it_answers_400_for_json_nested_too_deeply(webhook_client, depth):
+    # 600 levels parse, but would overflow the stack when stored or validated; 50,000 do not parse.
+    lists = depth - 1  # inside the event object
+    body = '{"event": "demo", "sessionId": "wa_1", "extra": ' + "[" * lists + "]" * lists + "}"
+
+    response = post(webhook_client, body)
+
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert response.json()["details"] == {"body": "JSON nested deeper than 32 levels."}
+    assert applied_count() == 0
+    assert WebhookEvent.objects.get().outcome == "rejected"
+
+
+@pytest.mark.django_db
+def test_it_applies_an_event_nested_as_deep_as_allowed(webhook_client):
+    body = '{"event": "demo", "sessionId": "wa_1", "extra": ' + "[" * 31 + "]" * 31 + "}"
+
+    assert post(webhook_client, body).status_code == 200
+    assert applied_count() == 1
 
 
 @pytest.mark.postgres

@@ -14,9 +14,8 @@ def whapi() -> WhapiClient:
     return WhapiClient(base_url=BASE, token="tok", timeout=2.0)
 
 
-@responses.activate
-def test_it_fetches_members_with_the_bearer_token(whapi):
-    responses.get(
+def test_it_fetches_members_with_the_bearer_token(mocked_gateway, whapi):
+    mocked_gateway.get(
         f"{BASE}/groups/120363000000000101@g.us",
         json={
             "id": "120363000000000101@g.us",
@@ -36,30 +35,27 @@ def test_it_fetches_members_with_the_bearer_token(whapi):
     ]
 
 
-@responses.activate
-def test_it_reports_429_with_retry_after(whapi):
-    responses.get(f"{BASE}/groups/1@g.us", status=429, headers={"Retry-After": "2"}, json={})
+def test_it_reports_429_with_retry_after(mocked_gateway, whapi):
+    mocked_gateway.get(f"{BASE}/groups/1@g.us", status=429, headers={"Retry-After": "2"}, json={})
     with pytest.raises(WhapiError) as err:
         whapi.get_group("1@g.us")
     assert err.value.rate_limited and err.value.retry_after == 2.0
     assert not err.value.permanent
 
 
-@responses.activate
 @pytest.mark.parametrize(("status", "permanent"), [(401, True), (404, True), (500, False)])
-def test_it_maps_http_errors(whapi, status, permanent):
-    responses.get(f"{BASE}/groups/1@g.us", status=status, json={"error": "x"})
+def test_it_maps_http_errors(mocked_gateway, whapi, status, permanent):
+    mocked_gateway.get(f"{BASE}/groups/1@g.us", status=status, json={"error": "x"})
     with pytest.raises(WhapiError) as err:
         whapi.get_group("1")
     assert err.value.permanent is permanent
     assert err.value.status_code == status
 
 
-@responses.activate
-def test_it_maps_network_failures_and_bad_bodies(whapi):
-    responses.get(f"{BASE}/groups/1@g.us", body=requests.exceptions.ConnectionError("refused"))
+def test_it_maps_network_failures_and_bad_bodies(mocked_gateway, whapi):
+    mocked_gateway.get(f"{BASE}/groups/1@g.us", body=requests.exceptions.ConnectionError("refused"))
     with pytest.raises(WhapiError, match="unreachable"):
         whapi.get_group("1")
-    responses.replace(responses.GET, f"{BASE}/groups/1@g.us", body="<html>")
+    mocked_gateway.replace(responses.GET, f"{BASE}/groups/1@g.us", body="<html>")
     with pytest.raises(WhapiError, match="participants"):
         whapi.get_group("1")

@@ -1,11 +1,9 @@
-"""Fixtures for the groups tests: gateway answers served with `responses`, DB triggers."""
+"""Fixtures for the groups tests: gateway answers served through `mocked_gateway`, DB triggers."""
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from groups_app.models import WhatsAppGroup
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gateway"
-
-
-def load_payload(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+from tests.helpers import load_payload
 
 
 def make_groups(count: int, *, start: int = 0, prefix: str = "Group") -> dict[str, Any]:
@@ -41,12 +34,6 @@ def make_groups(count: int, *, start: int = 0, prefix: str = "Group") -> dict[st
 
 def groups_url(session) -> str:
     return f"{settings.GATEWAY_URL}/sessions/{session.session_id}/groups"
-
-
-@pytest.fixture
-def mocked_gateway():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tests import factories
 
 
 @pytest.fixture
-def admin_client(client, db):
+def superuser_client(client, db):
     admin = factories.user_create(username="root", is_staff=True, is_superuser=True)
     client.force_login(admin)
     return client
@@ -23,7 +23,7 @@ def changelist() -> str:
     return reverse("admin:groups_app_whatsappgroup_changelist")
 
 
-def test_it_lists_filters_and_searches_groups(admin_client, gateway_session):
+def test_it_lists_filters_and_searches_groups(superuser_client, gateway_session):
     WhatsAppGroup.objects.create(
         organization=gateway_session.organization,
         session=gateway_session,
@@ -31,15 +31,17 @@ def test_it_lists_filters_and_searches_groups(admin_client, gateway_session):
         group_name="Tour Crew 2026",
     )
 
-    listing = admin_client.get(changelist(), {"q": "tour", "is_active__exact": "1"})
-    filtered = admin_client.get(changelist(), {"is_community__exact": "1"})
+    listing = superuser_client.get(changelist(), {"q": "tour", "is_active__exact": "1"})
+    filtered = superuser_client.get(changelist(), {"is_community__exact": "1"})
 
     assert listing.status_code == 200
     assert "120363000000000003@g.us" in listing.content.decode()
     assert "120363000000000003@g.us" not in filtered.content.decode()
 
 
-def test_it_syncs_the_sessions_of_the_selected_groups(admin_client, gateway_session, serve_groups):
+def test_it_syncs_the_sessions_of_the_selected_groups(
+    superuser_client, gateway_session, serve_groups
+):
     serve_groups(gateway_session, "groups")
     seed = WhatsAppGroup.objects.create(
         organization=gateway_session.organization,
@@ -48,7 +50,7 @@ def test_it_syncs_the_sessions_of_the_selected_groups(admin_client, gateway_sess
         group_name="Old name",
     )
 
-    response = admin_client.post(
+    response = superuser_client.post(
         changelist(),
         {"action": "sync_groups_of_sessions", "_selected_action": [str(seed.pk)]},
         follow=True,
@@ -73,7 +75,7 @@ def test_it_reports_a_failed_sync_in_the_admin(rf, gateway_session, serve_groups
     assert not WhatsAppGroup.objects.exists()
 
 
-def test_it_purges_community_parents_among_the_selected(admin_client, gateway_session):
+def test_it_purges_community_parents_among_the_selected(superuser_client, gateway_session):
     parent = WhatsAppGroup.objects.create(
         organization=gateway_session.organization,
         session=gateway_session,
@@ -88,7 +90,7 @@ def test_it_purges_community_parents_among_the_selected(admin_client, gateway_se
         group_name="Tour Crew 2026",
     )
 
-    admin_client.post(
+    superuser_client.post(
         changelist(),
         {"action": "purge_community_parents", "_selected_action": [str(parent.pk), str(normal.pk)]},
     )

@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from groups_app.models import WhatsAppGroup
 from tests import factories
-from tests.groups_app.conftest import load_payload, make_groups, stored
+from tests.groups_app.conftest import make_groups, stored
+from tests.helpers import load_payload
 
 
 def sync_url(session, slash: bool = True) -> str:

@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from groups_app.models import WhatsAppGroup
 from groups_app.services import GroupSyncDatabaseError, group_sync
 from tests import factories
-from tests.groups_app.conftest import load_payload, make_groups, stored
+from tests.groups_app.conftest import make_groups, stored
+from tests.helpers import load_payload
 from whatsapp_crm.gateway import GatewayError
 
 
@@ -152,10 +153,10 @@ def test_it_skips_entries_that_are_no_group_jid_and_bounds_odd_values(
     rows = stored(gateway_session)
     assert set(rows) == {g["id"] for g in payload["groups"][:2]}
     odd = rows[payload["groups"][0]["id"]]
-    assert odd["group_name"].startswith("NulName x")
+    assert odd["group_name"].startswith("Nul\ufffdName x")
     assert len(odd["group_name"]) <= 255
     assert odd["participant_count"] == 2_147_483_647
-    assert rows[payload["groups"][1]["id"]]["group_name"] == "Broken ? emoji"
+    assert rows[payload["groups"][1]["id"]]["group_name"] == "Broken \ufffd emoji"
 
 
 def test_it_scopes_rows_to_the_session(organization, gateway_session, serve_groups):

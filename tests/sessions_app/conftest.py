@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
+import requests
 import responses
 from django.conf import settings
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gateway"
-
-
-def load_fixture(name: str, **overrides: Any) -> dict[str, Any]:
-    data = json.loads((FIXTURES / name).read_text())
-    data.update(overrides)
-    return data
 
 
 class GatewayMock:
@@ -48,8 +40,6 @@ class GatewayMock:
         )
 
     def status_unreachable(self, session_id: str) -> None:
-        import requests
-
         self.rsps.get(
             f"{self.url}/sessions/{session_id}/status",
             body=requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
@@ -63,8 +53,6 @@ class GatewayMock:
         )
 
     def create_unreachable(self) -> None:
-        import requests
-
         self.rsps.post(
             f"{self.url}/sessions",
             body=requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
@@ -79,8 +67,6 @@ class GatewayMock:
             self.rsps.get(f"{self.url}/sessions/{session_id}/qr", json={"qr": text})
 
     def qr_any(self, text: str = "qr-text-1") -> None:
-        import re
-
         self.rsps.get(re.compile(rf"{self.url}/sessions/[^/]+/qr"), json={"qr": text})
 
     def delete(self, session_id: str, http_status: int = 200) -> None:
@@ -91,6 +77,5 @@ class GatewayMock:
 
 
 @pytest.fixture
-def gateway():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield GatewayMock(rsps)
+def gateway(mocked_gateway: responses.RequestsMock) -> GatewayMock:
+    return GatewayMock(mocked_gateway)

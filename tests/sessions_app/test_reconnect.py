@@ -168,7 +168,11 @@ def test_it_serialises_many_concurrent_claims_without_deadlock(transactional_db,
             for s in contenders
         ],
         *[
-            (lambda s=s, n=n: services.session_mark_connected(session=s, phone_number=f"4917{n}"))
+            (
+                lambda s=s, n=n: services.session_mark_connected(
+                    session=s, phone_number=f"491711234567{n}"
+                )
+            )
             for n, s in enumerate(other_number)
         ],
     )

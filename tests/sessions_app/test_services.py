@@ -171,7 +171,7 @@ def test_it_stores_a_gateway_error_text_that_postgres_could_not_hold_as_is(
     gateway_session.refresh_from_db()
     assert result.vps_status == "disconnected"
     assert gateway_session.status == Status.DISCONNECTED
-    assert gateway_session.last_error == "Bad ? text"
+    assert gateway_session.last_error == "Bad\ufffd \ufffd text"
 
 
 def test_it_changes_nothing_when_the_gateway_is_unreachable(gateway, gateway_session):
@@ -389,13 +389,19 @@ def test_it_raises_when_the_gateway_is_down_during_qr_polling(gateway, organizat
     ("raw", "expected"),
     [
         ("+49 151 2345-6789", "4915123456789"),
+        ("4915123456789", "4915123456789"),
         ("4915123456789@s.whatsapp.net", "4915123456789"),
+        ("4915123456789:12@s.whatsapp.net", "4915123456789"),
         ("", None),
         (None, None),
         ("abc", None),
+        ("49151CALLME", None),  # letters are no digits, whatever a keypad says
         ("1" * 21, None),
+        ("+49 151 1", None),  # too short to be a German mobile number
+        ("4915123456789@lid", None),  # a privacy id hides the number
         ("\u0664\u0669151", None),  # Arabic-Indic digits: not a number we can dial
+        ("\u0664\u0669\u0661\u0665\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", None),
     ],
 )
-def test_it_extracts_phone_digits(raw, expected):
-    assert services.phone_digits(raw) == expected
+def test_it_reads_the_gateways_phone_number(raw, expected):
+    assert services.gateway_phone_number(raw) == expected

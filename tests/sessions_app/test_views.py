@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.models import WhatsAppSession
@@ -92,19 +92,13 @@ def test_it_explains_the_statuses(logged_in_client, organization):
     assert "No WhatsApp number is connected" in html
 
 
-def test_it_adds_the_groups_section_when_groups_app_provides_it(logged_in_client, organization):
+def test_it_loads_the_groups_section_of_each_session(logged_in_client, organization):
     session = factories.session_create(organization=organization)
-    try:
-        groups_url = reverse("groups:section", args=[session.id])
-    except NoReverseMatch:
-        groups_url = None
+    groups_url = reverse("groups:section", args=[session.id])
 
     html = logged_in_client.get("/settings/whatsapp/").content.decode()
 
-    if groups_url is None:
-        assert f'id="groups-{session.id}"' not in html
-    else:
-        assert f'id="groups-{session.id}" hx-get="{groups_url}" hx-trigger="load"' in html
+    assert f'id="groups-{session.id}" hx-get="{groups_url}" hx-trigger="load"' in html
 
 
 def test_it_hides_other_organizations_sessions(logged_in_client, other_organization):
