@@ -13,6 +13,7 @@ from groups_app.services import (
     group_sync,
 )
 from sessions_app.models import WhatsAppSession
+from whatsapp_crm.admin_scoping import OrganizationScopedAdmin
 from whatsapp_crm.gateway import GatewayError
 
 
@@ -38,7 +39,7 @@ def sync_sessions(request: HttpRequest, sessions: Iterable[WhatsAppSession]) -> 
         )
 
 
-@admin.action(description="Sync groups of the selected sessions")
+@admin.action(description="Sync groups of the selected sessions", permissions=["change"])
 def sync_groups_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[WhatsAppSession]
 ) -> None:
@@ -47,7 +48,7 @@ def sync_groups_action(
 
 
 @admin.register(WhatsAppGroup)
-class WhatsAppGroupAdmin(admin.ModelAdmin):
+class WhatsAppGroupAdmin(OrganizationScopedAdmin):
     list_display = [
         "group_name",
         "group_jid",
@@ -72,7 +73,7 @@ class WhatsAppGroupAdmin(admin.ModelAdmin):
     raw_id_fields = ["session", "organization"]
     actions = ["sync_groups_of_sessions", "purge_community_parents"]
 
-    @admin.action(description="Sync groups of the selected sessions")
+    @admin.action(description="Sync groups of the selected sessions", permissions=["change"])
     def sync_groups_of_sessions(
         self, request: HttpRequest, queryset: QuerySet[WhatsAppGroup]
     ) -> None:
@@ -81,7 +82,10 @@ class WhatsAppGroupAdmin(admin.ModelAdmin):
         ).select_related("organization")
         sync_sessions(request, sessions)
 
-    @admin.action(description="Delete the community parents among the selected groups")
+    @admin.action(
+        description="Delete the community parents among the selected groups",
+        permissions=["delete"],
+    )
     def purge_community_parents(
         self, request: HttpRequest, queryset: QuerySet[WhatsAppGroup]
     ) -> None:

@@ -35,6 +35,8 @@ _ERROR_SCHEMA = inline_serializer(
 class GroupSyncApi(OrganizationAPIView):
     """POST /api/sessions/{id}/sync-groups/: fetch from the gateway, store, report what was saved."""
 
+    required_role = "admin"
+
     @extend_schema_serializer(component_name="GroupSyncResult")
     class OutputSerializer(serializers.Serializer):
         success = serializers.BooleanField()

@@ -19,6 +19,7 @@ from sessions_app.models import WhatsAppSession
 from sessions_app.selectors import session_get
 from whatsapp_crm.gateway import GatewayError
 from whatsapp_crm.htmx import HtmxHttpRequest
+from whatsapp_crm.roles import Role, role_required
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
@@ -71,7 +72,7 @@ def group_table(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def group_sync_view(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = session_get(organization=request.organization, pk=session_id)
     try:

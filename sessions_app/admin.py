@@ -7,10 +7,11 @@ from django.http import HttpRequest
 from groups_app.admin import sync_groups_action
 from sessions_app import services
 from sessions_app.models import WhatsAppSession
+from whatsapp_crm.admin_scoping import OrganizationScopedAdmin
 
 
 @admin.register(WhatsAppSession)
-class WhatsAppSessionAdmin(admin.ModelAdmin):
+class WhatsAppSessionAdmin(OrganizationScopedAdmin):
     list_display = [
         "session_id",
         "name",
@@ -28,7 +29,7 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
     ordering = ["-created_at"]
     actions = ["verify_against_gateway", "clear_phone_number", sync_groups_action]
 
-    @admin.action(description="Verify against gateway")
+    @admin.action(description="Verify against gateway", permissions=["change"])
     def verify_against_gateway(self, request: HttpRequest, queryset: QuerySet) -> None:
         for session in queryset.order_by("created_at"):
             before = session.status
@@ -52,7 +53,7 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
                     request, f"{label}: {result.session.status}, confirmed.", messages.SUCCESS
                 )
 
-    @admin.action(description="Clear phone number")
+    @admin.action(description="Clear phone number", permissions=["change"])
     def clear_phone_number(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.sessions_clear_phone_number(
             session_ids=list(queryset.values_list("pk", flat=True))

@@ -53,6 +53,8 @@ class SessionListApi(OrganizationListAPIView):
 class SessionCreateApi(OrganizationAPIView):
     """POST /api/sessions/ — start a new session at the gateway (then fetch its QR code)."""
 
+    required_role = "admin"
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
@@ -77,6 +79,8 @@ class SessionCreateApi(OrganizationAPIView):
 
 class SessionCollectionApi(SessionListApi, SessionCreateApi):
     """/api/sessions/: GET lists (SessionListApi), POST creates (SessionCreateApi)."""
+
+    required_role = {"POST": "admin"}
 
 
 class SessionDetailApi(OrganizationAPIView):

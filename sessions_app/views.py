@@ -23,6 +23,7 @@ from sessions_app.models import WhatsAppSession
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError
 from whatsapp_crm.htmx import HtmxHttpRequest
+from whatsapp_crm.roles import Role, role_required
 from whatsapp_crm.tenancy import organization_required
 from whatsapp_crm.ui import client_event, toast
 
@@ -113,7 +114,7 @@ def session_history(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def session_create(request: HtmxHttpRequest) -> HttpResponse:
     organization = request.organization
     name = (request.POST.get("name") or "").strip()[:100]
@@ -209,7 +210,7 @@ def session_verify(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def session_reconnect(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     session = selectors.session_get(organization=request.organization, pk=pk)
     try:
@@ -232,7 +233,7 @@ def session_reconnect(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 @require_POST
-@organization_required
+@role_required(Role.ADMIN)
 def session_logout(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     session = selectors.session_get(organization=request.organization, pk=pk)
     try:

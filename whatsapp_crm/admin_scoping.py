@@ -98,7 +98,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         filters = super().get_list_filter(request)
         if request.user.is_superuser:
             return filters
-        return [f for f in filters if f != "organization" and not str(f).startswith("organization")]
+        return [f for f in filters if _filter_field(f) != "organization"]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         limit_choices(db_field, request, kwargs)
@@ -144,6 +144,15 @@ def limit_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -
     kwargs["queryset"] = (
         base.filter(**{path: organization.pk}).distinct() if organization else base.none()
     )
+
+
+def _filter_field(list_filter: Any) -> str | None:
+    """The field name of a `list_filter` entry ("organization" or ("organization", Filter))."""
+    if isinstance(list_filter, str):
+        return list_filter.split("__")[0]
+    if isinstance(list_filter, (tuple, list)) and list_filter:
+        return str(list_filter[0]).split("__")[0]
+    return None
 
 
 def _has_field(model: type[Model], name: str) -> bool:

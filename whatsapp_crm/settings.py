@@ -170,6 +170,10 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# axes.W006 suggests also locking by IP address. Deliberately not: staff often share one office
+# IP (NAT), and one person's typos must not lock out the whole team. Per-IP rate limiting belongs
+# to the reverse proxy (docs/operations.md, "Security checks").
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
@@ -203,6 +207,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # --- Gateway (the VPS) and WHAPI --------------------------------------------------------------
 GATEWAY_URL = env.str("GATEWAY_URL", default="http://127.0.0.1:9100").rstrip("/")
 GATEWAY_BACKEND = env.str("GATEWAY_BACKEND", default="vps")
+# WAHA Core serves one session, named "default": every CRM session then maps to it.
+WAHA_SINGLE_SESSION = env.bool("WAHA_SINGLE_SESSION", default=False)
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=10.0)
 GATEWAY_SEND_IDEMPOTENT = env.bool("GATEWAY_SEND_IDEMPOTENT", default=False)
 WHAPI_URL = env.str("WHAPI_URL", default="https://gate.whapi.cloud").rstrip("/")
@@ -215,7 +221,8 @@ DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="DE").upper()
 QUEUE_DISPATCH_INTERVAL_SECONDS = env.float("QUEUE_DISPATCH_INTERVAL_SECONDS", default=5)
 QUEUE_MAX_RETRIES = env.int("QUEUE_MAX_RETRIES", default=5)
 QUEUE_BATCH_SIZE = env.int("QUEUE_BATCH_SIZE", default=50)
-QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=120)
+# A claim without its worker's heartbeat expires after this (docs/reliability.md: fast recovery).
+QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=15)
 # Sends per session per minute; 0 disables the limit (benchmarks only).
 QUEUE_SESSION_RATE_PER_MINUTE = env.int("QUEUE_SESSION_RATE_PER_MINUTE", default=20)
 # Back-off after a temporary failure (503 not connected): base * 2^retries, capped, with jitter.

@@ -19,10 +19,13 @@ def beat_alive(db):
 
 
 @pytest.fixture
-def broker_down():
-    """A broker URL where nothing listens (port 1 on loopback): what a stopped Redis looks like."""
+def broker_down(monkeypatch):
+    """A broker URL where nothing listens (port 1 on loopback): what a stopped Redis looks like.
+    Celery reads CELERY_BROKER_URL from the environment before its config (CI sets it)."""
+    down = "redis://127.0.0.1:1/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", down)
     before = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.conf.broker_url = down
     try:
         yield
     finally:
