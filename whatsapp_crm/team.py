@@ -30,7 +30,8 @@ def member_add(
         raise ApplicationError("Unknown role.", details={"role": [f"One of {Role.values}."]})
     if User.objects.filter(username__iexact=username).exists():
         raise ApplicationError(
-            f"The username {username!r} is taken.", details={"username": ["This username is taken."]}
+            f"The username {username!r} is taken.",
+            details={"username": ["This username is taken."]},
         )
     candidate = User(username=username, email=email)
     try:
