@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -132,6 +134,30 @@ class SessionVerifyApi(OrganizationAPIView):
 # --- webhook ----------------------------------------------------------------------------------------
 
 
+class EventTimestampField(serializers.Field):
+    """A gateway's event time: epoch seconds or milliseconds (WAHA sends ms), or ISO 8601."""
+
+    default_error_messages = {"invalid": "Epoch seconds, epoch milliseconds or ISO 8601 expected."}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, (int, float)):
+            seconds = data / 1000 if data > 10**11 else data
+            try:
+                return datetime.fromtimestamp(seconds, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                self.fail("invalid")
+        if isinstance(data, str) and len(data) <= 40:
+            parsed = parse_datetime(data.strip())
+            if parsed is not None:
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        self.fail("invalid")
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
 class SessionStatusWebhookApi(WebhookView):
     """POST /api/webhooks/whatsapp/status/ — the gateway reports a session's status change."""
 
@@ -147,6 +173,8 @@ class SessionStatusWebhookApi(WebhookView):
         error = serializers.CharField(
             required=False, allow_null=True, allow_blank=True, trim_whitespace=True
         )
+        # When the gateway saw the change: epoch seconds or milliseconds, or ISO 8601.
+        timestamp = EventTimestampField(required=False, allow_null=True)
 
         def validate_phoneNumber(self, value: str | None) -> str | None:  # noqa: N802
             if value in (None, ""):
@@ -181,15 +209,27 @@ class SessionStatusWebhookApi(WebhookView):
         session = selectors.session_get_by_gateway_id(session_id=data["sessionId"])
         if session is None:
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
-        status = data["status"]
-        if status == Status.CONNECTED:
-            session = services.session_mark_connected(
-                session=session, phone_number=data.get("phoneNumber")
+        try:
+            session = services.session_apply_reported_status(
+                session=session,
+                status=data["status"],
+                phone_number=data.get("phoneNumber"),
+                error=data.get("error"),
+                reported_at=data.get("timestamp"),
             )
-        elif status == Status.DISCONNECTED:
-            session = services.session_mark_disconnected(session=session, error=data.get("error"))
-        else:
-            session = services.session_mark_connecting(session=session, error=data.get("error"))
+        except services.StaleStatusReport as stale:
+            return WebhookResult(
+                200,
+                {
+                    "success": True,
+                    "ignored": True,
+                    "reason": str(stale),
+                    "session": str(session.id),
+                    "status": stale.current_status,
+                },
+                detail=f"{session.session_id}: {stale}",
+                reference=session.session_id,
+            )
         return WebhookResult(
             200,
             {"success": True, "session": str(session.id), "status": session.status},

@@ -25,6 +25,9 @@ class WhatsAppSession(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTING)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # The gateway's own time of the last status event applied: an older event (gateways deliver
+    # out of order) never overwrites a newer state.
+    status_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
@@ -154,6 +155,75 @@ def session_mark_connecting(
     current.status = Status.CONNECTING
     current.save(update_fields=fields)
     return current
+
+
+class StaleStatusReport(Exception):
+    """A status event older than the one already applied: ignored, nothing changed."""
+
+    def __init__(self, message: str, *, current_status: str) -> None:
+        super().__init__(message)
+        self.current_status = current_status
+
+
+def session_apply_reported_status(
+    *,
+    session: WhatsAppSession,
+    status: str,
+    phone_number: str | None = None,
+    error: str | None = None,
+    reported_at: datetime | None = None,
+) -> WhatsAppSession:
+    """Apply a status the gateway reported (webhook), in the gateway's order.
+
+    An event carrying its time (`reported_at`) that is older than the last one applied changes
+    nothing (`StaleStatusReport`): gateways may deliver a retried "connected" after a newer
+    "disconnected". Events without a time are applied in arrival order.
+    """
+    if reported_at is not None:
+        last = (
+            WhatsAppSession.objects.filter(pk=session.pk)
+            .values_list("status_reported_at", "status")
+            .first()
+        )
+        if last and last[0] and reported_at < last[0]:
+            raise _stale(reported_at, last[0], last[1])
+    try:
+        with transaction.atomic():  # a savepoint: a report overtaken meanwhile is rolled back
+            if status == Status.CONNECTED:
+                session = session_mark_connected(session=session, phone_number=phone_number)
+            elif status == Status.DISCONNECTED:
+                session = session_mark_disconnected(session=session, error=error)
+            else:
+                session = session_mark_connecting(session=session, error=error)
+            if reported_at is not None:
+                # Compare-and-set: a newer report that committed in between wins.
+                newer_or_first = Q(status_reported_at__isnull=True) | Q(
+                    status_reported_at__lte=reported_at
+                )
+                if not WhatsAppSession.objects.filter(newer_or_first, pk=session.pk).update(
+                    status_reported_at=reported_at
+                ):
+                    raise _Overtaken
+                session.status_reported_at = reported_at
+    except _Overtaken:
+        applied, current_status = WhatsAppSession.objects.values_list(
+            "status_reported_at", "status"
+        ).get(pk=session.pk)
+        raise _stale(reported_at, applied, current_status)
+    return session
+
+
+class _Overtaken(Exception):
+    pass
+
+
+def _stale(reported_at: datetime, applied: datetime, current_status: str) -> StaleStatusReport:
+    older = reported_at.isoformat(timespec="milliseconds")
+    newer = applied.isoformat(timespec="milliseconds")
+    return StaleStatusReport(
+        f"Older ({older}) than the status already applied ({newer}); ignored.",
+        current_status=current_status,
+    )
 
 
 def session_mark_error(*, session: WhatsAppSession, error: str) -> WhatsAppSession:

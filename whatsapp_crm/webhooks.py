@@ -19,11 +19,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -36,6 +37,13 @@ from whatsapp_crm.text import db_safe_bytes, db_safe_json, db_safe_text
 logger = logging.getLogger(__name__)
 
 MAX_STORED_BODY = 20_000
+# A request without the right key is kept for the operator, but only its first KB: nobody
+# without the key can grow the inbox faster than that (INTERFACE.md §10).
+MAX_UNAUTHENTICATED_BODY = 1024
+# An event without an `id` is recognised by its body. It is a replay only when it repeats the
+# latest event of the same session within this window: connected → disconnected → connected with
+# identical bodies is applied three times, a retry of the last one is a duplicate.
+BODY_REPLAY_WINDOW_SECONDS = 600
 TRANSIENT_RETRIES = 3
 # Events are flat objects with a few nested ones. Deeper JSON is refused before anything walks
 # it recursively (storing it, validating it), which a few hundred levels would already overflow.
@@ -118,6 +126,9 @@ def webhook_authenticate(*, headers: Any, raw_body: bytes) -> str | None:
     return None
 
 
+BODY_KEY_PREFIX = "sha256:"
+
+
 def _event_key(payload: dict[str, Any], raw_body: bytes) -> str:
     event_id = payload.get("id")
     if (
@@ -126,11 +137,16 @@ def _event_key(payload: dict[str, Any], raw_body: bytes) -> str:
         and str(event_id).strip()
     ):
         return f"id:{str(event_id).strip()[:190]}"
-    return f"sha256:{hashlib.sha256(raw_body).hexdigest()}"
+    return f"{BODY_KEY_PREFIX}{hashlib.sha256(raw_body).hexdigest()}"
 
 
 def _record(received: _Received, *, outcome: str, status: int, detail: str = "") -> None:
     """Store a refused event (outside the refused transaction) so operators can see it."""
+    body_limit = (
+        MAX_UNAUTHENTICATED_BODY
+        if outcome == WebhookEvent.Outcome.UNAUTHORIZED
+        else MAX_STORED_BODY
+    )
     try:
         with transaction.atomic():  # a failure here must not poison an enclosing transaction
             WebhookEvent.objects.create(
@@ -141,7 +157,7 @@ def _record(received: _Received, *, outcome: str, status: int, detail: str = "")
                 payload=db_safe_json(received.payload)
                 if isinstance(received.payload, (dict, list))
                 else None,
-                raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
+                raw_body=db_safe_bytes(received.raw_body, limit=body_limit),
                 outcome=outcome,
                 http_status=status,
                 detail=db_safe_text(detail[:2000]),
@@ -250,6 +266,8 @@ class WebhookView(APIView):
 
     def _apply_once(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
         with transaction.atomic():
+            if received.event_key.startswith(BODY_KEY_PREFIX):
+                return self._apply_body_keyed(received, data)
             try:
                 with transaction.atomic():
                     event = WebhookEvent.objects.create(
@@ -286,14 +304,68 @@ class WebhookView(APIView):
                 )
                 return result
 
-            result = self.apply(data, event)
-            event.outcome = result.outcome
-            event.http_status = result.status
-            event.detail = result.detail[:2000]
-            event.reference = result.reference[:200]
-            if result.outcome == WebhookEvent.Outcome.APPLIED:
-                event.applied_at = timezone.now()
-            event.save(
-                update_fields=["outcome", "http_status", "detail", "reference", "applied_at"]
+            return self._apply_new(event, data)
+
+    def _apply_new(self, event: WebhookEvent, data: dict[str, Any]) -> WebhookResult:
+        result = self.apply(data, event)
+        event.outcome = result.outcome
+        event.http_status = result.status
+        event.detail = result.detail[:2000]
+        event.reference = result.reference[:200]
+        if result.outcome == WebhookEvent.Outcome.APPLIED:
+            event.applied_at = timezone.now()
+        event.save(update_fields=["outcome", "http_status", "detail", "reference", "applied_at"])
+        return result
+
+    def _apply_body_keyed(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
+        """An event without an `id`: a duplicate only when it repeats the latest kept event of the
+        same source and session within BODY_REPLAY_WINDOW_SECONDS. Events of one session are
+        serialized here (a row lock on Postgres is not possible before the first event exists,
+        so a transaction-scoped advisory lock per source and session); other sessions never
+        wait."""
+        _lock_stream(received.source, received.session_id)
+        now = timezone.now()
+        latest = (
+            WebhookEvent.objects.filter(
+                source=received.source,
+                session_id=received.session_id[:200],
+                outcome__in=WebhookEvent.KEEPING_OUTCOMES,
+                received_at__gte=now - timedelta(seconds=BODY_REPLAY_WINDOW_SECONDS),
+            )
+            .order_by("-received_at", "-pk")
+            .first()
+        )
+        if latest is not None and latest.event_key.split("@")[0] == received.event_key:
+            result = self.on_duplicate(latest)
+            WebhookEvent.objects.create(
+                source=received.source,
+                event_key=received.event_key,
+                session_id=received.session_id[:200],
+                payload=db_safe_json(received.payload),
+                outcome=WebhookEvent.Outcome.DUPLICATE,
+                http_status=result.status,
+                detail=f"replay of event #{latest.pk}",
             )
             return result
+        # Kept under a key of its own (body hash @ arrival), so that the same body can be
+        # applied again after a different event of the session.
+        event = WebhookEvent.objects.create(
+            source=received.source,
+            event_key=f"{received.event_key}@{now.timestamp():.6f}",
+            session_id=received.session_id[:200],
+            payload=db_safe_json(received.payload),
+            raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
+            outcome=WebhookEvent.Outcome.APPLIED,
+        )
+        return self._apply_new(event, data)
+
+
+def _lock_stream(source: str, session_id: str) -> None:
+    """Serialize events of one (source, session) until the transaction ends (Postgres). SQLite
+    already runs one write transaction at a time (IMMEDIATE)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"webhook:{source}:{session_id}"],
+            )
