@@ -218,3 +218,20 @@ def test_deleting_a_session_with_history_is_refused_and_explained(client, org_a_
     assert "protected" in page.lower() or "would require deleting" in page
     assert type(session).objects.filter(pk=session.pk).exists()
     assert NotificationCampaign.objects.filter(session=session).exists()
+
+
+def test_the_admin_index_uses_readable_names(client, db):
+    root = factories.user_create(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+
+    html = client.get("/admin/").content.decode()
+
+    for name in (
+        "WhatsApp sessions",
+        "WhatsApp groups",
+        "Campaigns and send queue",
+        "Queued messages",
+    ):
+        assert name in html, name
+    assert "Whats app" not in html
+    assert ">Campaigns_App<" not in html and ">CAMPAIGNS_APP<" not in html
