@@ -215,7 +215,8 @@ class ScheduledWhatsAppMessage(models.Model):
 
 
 class QueueSessionState(models.Model):
-    """Per-session pacing shared by every worker process: the rate-limit slot and 503 back-off."""
+    """Per-session pacing shared by every worker process: the rate-limit slot, the pause after a
+    503 and the gateway outage this session waits out."""
 
     session = models.OneToOneField(
         WhatsAppSession, on_delete=models.CASCADE, primary_key=True, related_name="queue_state"
@@ -226,6 +227,9 @@ class QueueSessionState(models.Model):
     # only one at a time until a send succeeds.
     paused_until = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # When its gateway became unreachable (connection refused, connect timeout); NULL while it
+    # answers. Set on every session of that gateway, cleared by its next answer (queue/outage.py).
+    unreachable_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "queue_session_states"

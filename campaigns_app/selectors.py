@@ -109,3 +109,38 @@ def campaign_group_choices(
         ).order_by("group_name")
     )
     return {"groups": sendable, "community_parents": parents}
+
+
+def queue_outages(*, organization: Organization) -> list[dict[str, Any]]:
+    """The organization's sessions whose gateway is unreachable, oldest outage first.
+
+    Each item: {"session": WhatsAppSession, "since": when the gateway stopped answering,
+    "waiting": pending rows already due (they are held, not failed), "paused_until": the next
+    probe}. Empty while the gateway answers. For "Gateway unreachable since 10:02 — N messages
+    waiting" on the session card and the queue page (mechanism: campaigns_app/queue/outage.py).
+    """
+    sessions = list(
+        WhatsAppSession.objects.filter(
+            organization=organization, queue_state__unreachable_since__isnull=False
+        )
+        .select_related("queue_state")
+        .order_by("queue_state__unreachable_since", "name")
+    )
+    waiting = dict(
+        ScheduledWhatsAppMessage.objects.filter(
+            session__in=sessions, status=QueueStatus.PENDING, scheduled_for__lte=timezone.now()
+        )
+        .values("session_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("session_id", "n")
+    )
+    return [
+        {
+            "session": session,
+            "since": session.queue_state.unreachable_since,
+            "waiting": waiting.get(session.id, 0),
+            "paused_until": session.queue_state.paused_until,
+        }
+        for session in sessions
+    ]

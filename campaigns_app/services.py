@@ -197,16 +197,32 @@ def scheduled_message_retry_now(*, message: ScheduledWhatsAppMessage) -> Schedul
 def scheduled_message_resolve(
     *, message: ScheduledWhatsAppMessage, sent: bool, note: str = ""
 ) -> ScheduledWhatsAppMessage:
-    """An operator checked WhatsApp: the needs_review row was sent, or it was not."""
+    """An operator checked WhatsApp: the needs_review row was sent, or it was not.
+
+    A row still `sending` is refused while its lease holds: its gateway call may still be
+    running, and a decision now could be contradicted by its answer (or, after "Mark failed →
+    Retry", send the message twice). Once that lease has run out with the call started, the
+    worker is gone and the row is as good as needs_review (the reaper would say so next).
+    """
     with transaction.atomic():
         row = _get_locked(message)
-        if row.status != MessageStatus.NEEDS_REVIEW:
+        now = timezone.now()
+        if row.status == MessageStatus.SENDING and row.lease_until and row.lease_until > now:
+            raise ApplicationError(
+                "This message is being sent right now: its gateway call may still be running "
+                f"(until {timezone.localtime(row.lease_until):%H:%M:%S} at the latest). Wait for "
+                "its answer, then check again.",
+                details={"status": row.status, "lease_until": row.lease_until.isoformat()},
+            )
+        reviewable = row.status == MessageStatus.NEEDS_REVIEW or (
+            row.status == MessageStatus.SENDING and row.call_started_at is not None
+        )
+        if not reviewable:
             raise ApplicationError(
                 f"Only messages that need review can be resolved; this one is "
                 f"{row.get_status_display()}.",
                 details={"status": row.status},
             )
-        now = timezone.now()
         if sent:
             row.status = MessageStatus.SENT
             row.sent_at = row.sent_at or row.call_started_at or now
@@ -215,7 +231,8 @@ def scheduled_message_resolve(
             row.status = MessageStatus.FAILED
             row.error_message = note or "Marked failed by staff after checking WhatsApp."
         row.updated_at = now
-        row.save(update_fields=["status", "sent_at", "error_message", "updated_at"])
+        row.lease_until = None
+        row.save(update_fields=["status", "sent_at", "error_message", "lease_until", "updated_at"])
         if row.campaign_group_id:
             if sent:
                 campaign_group_mirror(

@@ -17,11 +17,15 @@ from whatsapp_crm.health import BEAT, heartbeat_record
 def queue_dispatch() -> dict[str, Any]:
     """Beat, every QUEUE_DISPATCH_INTERVAL_SECONDS: claim due rows, hand each batch to a worker.
 
-    The claim is committed before the batch task is queued; if that task is lost (broker flushed,
-    worker gone) the reaper returns its rows to pending when their lease ends.
+    Expired claims are reaped first. The claim is committed before the batch task is queued; if
+    that task is lost (broker flushed, worker gone) the reaper returns its rows to pending when
+    their lease ends.
     """
     # /readyz and the stalled banner read this: no tick for 3 intervals means beat is down.
     heartbeat_record(BEAT)
+    # Reaping here, every few seconds, puts a dead worker's rows back within one short lease
+    # (docs/reliability.md: fast recovery); it is one UPDATE on a partial index.
+    queue.queue_reap()
     batches = int(getattr(settings, "QUEUE_DISPATCH_BATCHES", 4))
     claims = []
     for _ in range(max(1, batches)):

@@ -5,6 +5,8 @@ operating it: docs/queue.md):
 - `claim`  — take due rows (SKIP LOCKED), fence them with a claim token, pace each session.
 - `send`   — call the gateway for each claimed row and record the answer (fenced writes).
 - `reap`   — return or review expired claims; `queue_process_once` / `queue_drain` passes.
+- `lease`  — how long a claim holds its rows; the heartbeat that renews a live worker's claim.
+- `outage` — an unreachable gateway pauses its sessions instead of failing their rows.
 - `errors` — late message errors (WhatsApp 420 after the gateway accepted a message).
 - `common` — the back-off, the claim lookahead and the pacing rows, shared by the steps.
 
@@ -21,18 +23,25 @@ from campaigns_app.queue.errors import (
     message_error_apply,
     message_error_text,
 )
+from campaigns_app.queue.lease import ClaimHeartbeat, call_lease, lease_renew
+from campaigns_app.queue.outage import gateway_reached, outage_pause
 from campaigns_app.queue.reap import ReapResult, queue_drain, queue_process_once, queue_reap
 from campaigns_app.queue.send import SendSummary, queue_send_claimed, record_failure, record_sent
 
 __all__ = [
     "MESSAGE_ERROR_SOURCE",
     "Claim",
+    "ClaimHeartbeat",
     "MessageErrorOutcome",
     "ReapResult",
     "SendSummary",
+    "call_lease",
     "claim_lookahead",
+    "gateway_reached",
+    "lease_renew",
     "message_error_apply",
     "message_error_text",
+    "outage_pause",
     "queue_claim",
     "queue_drain",
     "queue_process_once",

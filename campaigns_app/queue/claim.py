@@ -5,8 +5,9 @@ Rules:
   `SELECT … FOR UPDATE SKIP LOCKED` and COMMITS them as `sending` with a new claim token and
   attempt number (the fence every later write checks) before anything is sent. It must run in
   autocommit mode (not inside an outer transaction) for that to hold.
-- The claim's lease covers the lookahead plus QUEUE_LEASE_SECONDS; `call_started_at` is reset
-  to NULL, meaning "this attempt has not reached the gateway".
+- The claim's lease covers the lookahead plus QUEUE_LEASE_SECONDS, and the worker's heartbeat
+  renews it while the worker lives (queue/lease.py); `call_started_at` is reset to NULL,
+  meaning "this attempt has not reached the gateway".
 - With QUEUE_SESSION_RATE_PER_MINUTE > 0 each row gets a send slot (`send_after`) from its
   session's pacing row, handed out under that row's lock, never further ahead than
   `claim_lookahead()`: the limit holds across every worker.
@@ -31,7 +32,7 @@ from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value,
 from django.utils import timezone
 
 from campaigns_app.models import QueueSessionState, ScheduledWhatsAppMessage
-from campaigns_app.queue.common import claim_lookahead, session_states_ensure
+from campaigns_app.queue.common import claim_lookahead, lease_duration, session_states_ensure
 from sessions_app.models import WhatsAppSession
 
 MessageStatus = ScheduledWhatsAppMessage.Status
@@ -81,7 +82,7 @@ def queue_claim(*, limit: int | None = None, now: datetime | None = None) -> Cla
             status=MessageStatus.SENDING,
             claimed_by=token,
             claimed_at=now,
-            lease_until=now + claim_lookahead() + timedelta(seconds=settings.QUEUE_LEASE_SECONDS),
+            lease_until=now + claim_lookahead() + lease_duration(),
             attempt=F("attempt") + 1,
             send_after=send_after_expr,
             call_started_at=None,

@@ -4,6 +4,7 @@
   attempt and for a session's pause.
 - `claim_lookahead()`: a claim books rate-limit slots at most this far ahead (one dispatch
   interval); the worker waits for each slot, so the claim's lease covers it.
+- `lease_duration()`: how long a claim holds a row without a heartbeat (QUEUE_LEASE_SECONDS).
 - `session_states_ensure(ids)`: the per-session pacing rows (`queue_session_states`) exist
   before anyone locks them.
 """
@@ -31,6 +32,11 @@ def retry_delay(retry_count: int) -> timedelta:
 def claim_lookahead() -> timedelta:
     """How far ahead a claim may book rate-limit slots (the worker waits for them)."""
     return timedelta(seconds=max(1.0, float(settings.QUEUE_DISPATCH_INTERVAL_SECONDS)))
+
+
+def lease_duration() -> timedelta:
+    """How long a claim holds its rows unless its worker's heartbeat renews it (queue/lease.py)."""
+    return timedelta(seconds=float(settings.QUEUE_LEASE_SECONDS))
 
 
 def session_states_ensure(session_ids: Iterable[Any]) -> None:

@@ -1,8 +1,12 @@
 """Step 3 of the queue: reap expired claims, and the passes that run claim → send → record.
 
 Rules:
-- Only a dead or frozen worker's claim expires (`lease_until` in the past): a live worker
-  finishes its call, bounded by the gateway timeout, before its lease ends.
+- Only a dead or frozen worker's claim expires (`lease_until` in the past): a live worker's
+  heartbeat renews the rows waiting for their call, and a started call ends by its deadline,
+  before its call lease does (queue/lease.py).
+- The reaper runs with every dispatch (every QUEUE_DISPATCH_INTERVAL_SECONDS), in every
+  `process_whatsapp_queue` pass and from its own beat entry, so a dead worker's rows move on
+  within one lease plus a few seconds.
 - An expired claim that never started its gateway call (`call_started_at` NULL) certainly sent
   nothing: it goes back to `pending`, due at once, without using up a retry.
 - One that did start its call may have been sent: it becomes `needs_review` for an operator to

@@ -4,19 +4,26 @@ Rules:
 - Every write is fenced: it only touches the row while `claimed_by`, `attempt` and the status
   are still those of this claim. A claim taken away meanwhile (reaped, resolved by staff) is
   "lost" and nothing is written.
+- While the batch runs, a heartbeat renews the lease of its rows that wait for their call
+  (queue/lease.py): a live worker keeps its claim, a dead one loses it within seconds.
 - Just before the gateway call, `call_started_at` is committed (fenced, and only while the lease
-  holds) and the lease extended to cover the call. NULL `call_started_at` = this attempt
-  certainly did not reach the gateway; a redelivered batch never repeats a started call.
+  holds) and the lease set to cover the call: its deadline plus a margin (`call_lease`). NULL
+  `call_started_at` = this attempt certainly did not reach the gateway; a redelivered batch
+  never repeats a started call.
 - The answer is recorded with a fenced UPDATE, retried through database blips (what the gateway
   said must not be lost). A worker may still record after the reaper judged its attempt
   `needs_review`: it knows more than the reaper.
 - Accepted → `sent` with the messageId (or `failed` if a message error for it was kept
   meanwhile). Permanent error → `failed`. Ambiguous (timeout, 5xx) → `needs_review`, or retried
   with the same clientMessageId when the gateway de-duplicates (GATEWAY_SEND_IDEMPOTENT).
-  Anything else → back to `pending` after `retry_delay`, until QUEUE_MAX_RETRIES.
+  Unreachable gateway (refused, connect timeout) → back to `pending` with retry_count unchanged,
+  due when the gateway's pause ends (queue/outage.py). Anything else → back to `pending` after
+  `retry_delay`, until QUEUE_MAX_RETRIES.
 - An answer about the session ("not connected", rate-limited, unauthorized) pauses the session:
   its other rows in this batch are handed back untried; a success clears the pause. "Not
   connected" and "unauthorized" are also noted on the session's card (its last_error).
+- An unreachable gateway pauses every session of the gateway and the whole rest of the batch is
+  handed back untried; any answer from the gateway ends the outage (once per batch).
 """
 
 from __future__ import annotations
@@ -26,12 +33,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from campaigns_app.models import (
@@ -41,6 +48,8 @@ from campaigns_app.models import (
 )
 from campaigns_app.queue.common import claim_lookahead, retry_delay, session_states_ensure
 from campaigns_app.queue.errors import MESSAGE_ERROR_SOURCE, lock_message_id, message_error_text
+from campaigns_app.queue.lease import ClaimHeartbeat, call_lease
+from campaigns_app.queue.outage import gateway_reached, outage_pause
 from campaigns_app.services import campaign_group_mirror
 from sessions_app.models import WhatsAppSession
 from sessions_app.services import session_mark_error
@@ -85,14 +94,6 @@ class SendSummary:
         )
 
 
-def _call_lease() -> timedelta:
-    # A live worker always finishes its call (bounded by the gateway timeout) before its lease
-    # ends, so only a dead or frozen worker is ever reaped.
-    return timedelta(
-        seconds=max(float(settings.QUEUE_LEASE_SECONDS), settings.GATEWAY_TIMEOUT_SECONDS * 2 + 5)
-    )
-
-
 def _body_text(body: Any) -> str:
     if body is None or body == "":
         return ""
@@ -119,27 +120,47 @@ def queue_send_claimed(
     if not rows:
         return summary
     gateway = gateway or get_gateway()
-    recovered: set[Any] = set()
-    paused: set[Any] = set()
-    for row in rows:
-        if row.session_id in paused:
-            # Its session just answered "not connected": hand the row back untried.
-            summary.add(row.id, _defer(row=row, token=token))
-            continue
-        if row.send_after:
-            wait = (row.send_after - timezone.now()).total_seconds()
-            if wait > 0:
-                time.sleep(min(wait, claim_lookahead().total_seconds()))
-        outcome, session_paused = _send_one(row=row, token=token, gateway=gateway)
-        summary.add(row.id, outcome)
-        if session_paused:
-            paused.add(row.session_id)
-        if outcome == "sent" and row.session_id not in recovered:
-            recovered.add(row.session_id)
-            QueueSessionState.objects.filter(
-                session_id=row.session_id, consecutive_failures__gt=0
-            ).update(consecutive_failures=0, paused_until=None)
+    batch = _Batch()
+    with ClaimHeartbeat(token, gateway=gateway) as heartbeat:
+        for row in rows:
+            if batch.gateway_down or row.session_id in batch.paused:
+                # Its session (or the whole gateway) just failed: hand the row back untried.
+                summary.add(row.id, _defer(row=row, token=token))
+                continue
+            if row.send_after:
+                wait = (row.send_after - timezone.now()).total_seconds()
+                if wait > 0:
+                    time.sleep(min(wait, claim_lookahead().total_seconds()))
+            outcome = _send_one(row=row, token=token, gateway=gateway, batch=batch)
+            summary.add(row.id, outcome)
+            heartbeat.progress()
+            if outcome == "sent" and row.session_id not in batch.recovered:
+                batch.recovered.add(row.session_id)
+                QueueSessionState.objects.filter(
+                    session_id=row.session_id, consecutive_failures__gt=0
+                ).update(consecutive_failures=0, paused_until=None)
     return summary
+
+
+@dataclass
+class _Batch:
+    """What one batch learned about its sessions and its gateway so far."""
+
+    paused: set[Any] = field(default_factory=set)  # sessions that just answered "not connected"
+    recovered: set[Any] = field(default_factory=set)  # sessions that just sent
+    gateway_down: bool = False  # the gateway was unreachable: nothing more is tried
+    gateway_answered: bool = False  # an answer came back: any outage is over
+
+    def gateway_reachable(self) -> None:
+        """Called after the answer is recorded, so that a failure here cannot lose it."""
+        if self.gateway_answered:
+            return
+        self.gateway_answered = True
+        try:
+            gateway_reached()
+        except DatabaseError:
+            # The outage flag stays one batch longer: the next answer clears it.
+            logger.warning("could not clear the gateway outage", exc_info=True)
 
 
 def _fenced(
@@ -163,8 +184,8 @@ def _defer(*, row: ScheduledWhatsAppMessage, token: str) -> str:
     return "deferred" if released else "lost"
 
 
-def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway) -> tuple[str, bool]:
-    """(outcome, whether the session is now paused)."""
+def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway, batch: _Batch) -> str:
+    """Call the gateway for one row and record the answer; returns the outcome."""
     now = timezone.now()
     started = ScheduledWhatsAppMessage.objects.filter(
         id=row.id,
@@ -173,9 +194,9 @@ def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway) ->
         status=MessageStatus.SENDING,
         call_started_at__isnull=True,
         lease_until__gt=now,
-    ).update(call_started_at=now, lease_until=now + _call_lease(), updated_at=now)
+    ).update(call_started_at=now, lease_until=now + call_lease(gateway), updated_at=now)
     if not started:
-        return "lost", False
+        return "lost"
     try:
         message_id = gateway.send_message(
             session_id=row.session.session_id,
@@ -185,8 +206,16 @@ def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway) ->
         )
     except GatewayError as exc:
         outcome = _with_db_retry(partial(record_failure, row=row, token=token, exc=exc))
-        return outcome, exc.code in _PAUSING_CODES
-    return _with_db_retry(partial(record_sent, row=row, token=token, message_id=message_id)), False
+        if exc.unreachable:
+            batch.gateway_down = True
+        else:
+            batch.gateway_reachable()
+        if exc.code in _PAUSING_CODES:
+            batch.paused.add(row.session_id)
+        return outcome
+    outcome = _with_db_retry(partial(record_sent, row=row, token=token, message_id=message_id))
+    batch.gateway_reachable()
+    return outcome
 
 
 def _with_db_retry(record: Callable[[], str], attempts: int = 3) -> str:
@@ -267,7 +296,9 @@ def record_sent(*, row: ScheduledWhatsAppMessage, token: str, message_id: str) -
 
 def record_failure(*, row: ScheduledWhatsAppMessage, token: str, exc: GatewayError) -> str:
     """The gateway refused or did not answer: failed, needs review, or retried later.
-    Returns the outcome ("failed", "needs_review", "retrying" or "lost")."""
+    Returns the outcome ("failed", "needs_review", "retrying", "deferred" or "lost")."""
+    if exc.unreachable:
+        return _record_unreachable(row=row, token=token, exc=exc)
     now = timezone.now()
     max_retries = int(settings.QUEUE_MAX_RETRIES)
     vps_error = _body_text(exc.body)
@@ -341,12 +372,51 @@ def record_failure(*, row: ScheduledWhatsAppMessage, token: str, exc: GatewayErr
     return outcome
 
 
+def _record_unreachable(*, row: ScheduledWhatsAppMessage, token: str, exc: GatewayError) -> str:
+    """The request never reached the gateway: pause the gateway, keep the row's retries."""
+    now = timezone.now()
+    with transaction.atomic():
+        # States first, then the row: the one lock order of this path (queue/outage.py).
+        until = outage_pause(now=now)
+        since = (
+            QueueSessionState.objects.filter(session_id=row.session_id)
+            .values_list("unreachable_since", flat=True)
+            .first()
+        ) or now
+        error = (
+            f"{exc.message} Waiting for the gateway since {timezone.localtime(since):%H:%M}; "
+            "this does not count as a retry."
+        )
+        updated = _fenced(row, token, _RECORDABLE).update(
+            status=MessageStatus.PENDING,
+            next_attempt_at=until,
+            error_message=error[:2000],
+            vps_error="",
+            lease_until=None,
+            updated_at=now,
+        )
+        if not updated:
+            return "lost"
+        if row.campaign_group_id:
+            campaign_group_mirror(
+                row=row,
+                status=GroupStatus.PENDING,
+                error_message=f"Waiting for the gateway: {exc.message}",
+                now=now,
+            )
+    return "deferred"
+
+
 def _session_pause(*, session_id: Any, now: datetime) -> None:
     session_states_ensure([session_id])
     state = QueueSessionState.objects.select_for_update().get(session_id=session_id)
+    if state.unreachable_since is not None:
+        # The gateway answered about this session: its outage is over, its own pause begins.
+        state.unreachable_since = None
+        state.consecutive_failures = 0
     state.consecutive_failures += 1
     state.paused_until = now + retry_delay(state.consecutive_failures)
-    state.save(update_fields=["consecutive_failures", "paused_until"])
+    state.save(update_fields=["consecutive_failures", "paused_until", "unreachable_since"])
 
 
 def _session_note_error(*, session: WhatsAppSession, error: str) -> None:

@@ -179,7 +179,9 @@ def test_it_retries_an_ambiguous_send_with_the_same_id_when_the_gateway_is_idemp
     assert [c["clientMessageId"] for c in gateway_sends.calls] == [str(row.client_message_id)] * 2
 
 
-def test_it_retries_when_the_gateway_refuses_the_connection(gateway_session, gateway_sends):
+def test_it_waits_without_using_a_retry_when_the_gateway_refuses_the_connection(
+    gateway_session, gateway_sends
+):
     gateway_sends.script = [requests.exceptions.ConnectionError("[Errno 111] Connection refused")]
     row = message_create(session=gateway_session)
 
@@ -187,7 +189,8 @@ def test_it_retries_when_the_gateway_refuses_the_connection(gateway_session, gat
     assert status_of(row) == "pending"
     queue.queue_process_once(now=later())
 
-    assert status_of(row) == "sent"
+    row.refresh_from_db()
+    assert (row.status, row.retry_count) == ("sent", 0)
     assert len(gateway_sends.calls) == 2
 
 
