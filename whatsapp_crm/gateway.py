@@ -4,6 +4,13 @@ Every failure becomes one `GatewayError` with a short human message, the HTTP st
 whether it is `permanent` (retrying cannot help) and whether it is `ambiguous` (the gateway may
 have acted although we got no clear answer: a send must not be repeated blindly).
 
+Every call ends within `timeout` seconds of wall time (GATEWAY_TIMEOUT_SECONDS), connect and
+every read included. `requests` timeouts bound each socket read, so a gateway trickling a byte
+every few seconds could keep a call open for ever; a watchdog timer shuts the call's socket down
+at the deadline instead (`whatsapp_crm.call_deadline`), and such a call is a `timeout`
+(ambiguous, like a read timeout). The send queue relies on this bound: a call's lease is always
+longer (docs/reliability.md).
+
 `get_gateway()` picks the adapter named by settings.GATEWAY_BACKEND; a second gateway (e.g. WAHA)
 is another class implementing `Gateway`, registered in `ADAPTERS`.
 """
@@ -19,6 +26,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
+from whatsapp_crm.call_deadline import DeadlineAdapter, call_deadline
 from whatsapp_crm.text import short_text
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,13 @@ class GatewayError(Exception):
     @property
     def not_connected(self) -> bool:
         return self.code == "not_connected"
+
+    @property
+    def unreachable(self) -> bool:
+        """The request certainly never reached the gateway (connection refused, connect
+        timeout, no route, unknown host): the gateway is down or cut off, which says nothing
+        about the request itself."""
+        return self.code == "unreachable" and not self.ambiguous
 
     def as_details(self) -> dict[str, Any]:
         return {
@@ -134,8 +149,13 @@ class VpsGateway:
     ) -> None:
         self.base_url = (base_url or settings.GATEWAY_URL).rstrip("/")
         self.api_key = api_key if api_key is not None else settings.GATEWAY_API_KEY
+        # The whole call, connect included, ends within this many seconds (see the module doc).
         self.timeout = timeout if timeout is not None else settings.GATEWAY_TIMEOUT_SECONDS
-        self.http = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", DeadlineAdapter())
+            session.mount("https://", DeadlineAdapter())
+        self.http = session
 
     # --- protocol calls ------------------------------------------------------------------------
     def create_session(self, session_id: str) -> SessionStatus:
@@ -241,6 +261,49 @@ class VpsGateway:
             )
         return value
 
+    def _transport_error(
+        self, exc: requests.exceptions.RequestException, *, sending: bool
+    ) -> GatewayError:
+        """The one GatewayError for a call that got no HTTP answer."""
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return GatewayError(
+                f"Gateway unreachable: no connection to {self.base_url} within the timeout.",
+                code="unreachable",
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            # The request reached the gateway; it may have acted on it.
+            return GatewayError(
+                f"The gateway did not answer within {self.timeout:g} s.",
+                code="timeout",
+                ambiguous=True,
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if _is_refused(exc):
+                return GatewayError(
+                    f"Gateway unreachable: connection to {self.base_url} refused.",
+                    code="unreachable",
+                )
+            reason, mid_request = _broken_reason(exc)
+            return GatewayError(
+                f"Gateway unreachable: {reason}."
+                if not mid_request
+                else f"The connection to the gateway broke before it answered ({reason}).",
+                code="unreachable",
+                # A connection that broke after the request was sent leaves the outcome unknown.
+                ambiguous=mid_request,
+            )
+        if isinstance(
+            exc,
+            (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
+        ):
+            # The answer broke off while it was being read: the gateway had the request.
+            return GatewayError(
+                f"The gateway's answer broke off: {_short(exc)}",
+                code="server_error",
+                ambiguous=sending,
+            )
+        return GatewayError(f"Gateway request failed: {_short(exc)}", code="unreachable")
+
     def _request(
         self,
         method: str,
@@ -251,47 +314,26 @@ class VpsGateway:
         sending: bool = False,
     ) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
-        try:
-            response = self.http.request(
-                method,
-                url,
-                json=json,
-                headers={"X-API-Key": self.api_key, "Accept": "application/json"},
-                timeout=(min(5.0, self.timeout), self.timeout),
-            )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise GatewayError(
-                f"Gateway unreachable: no connection to {self.base_url} within the timeout.",
-                code="unreachable",
-            ) from exc
-        except requests.exceptions.ReadTimeout as exc:
-            # The request reached the gateway; it may have acted on it.
-            raise GatewayError(
-                f"The gateway did not answer within {self.timeout:g} s.",
-                code="timeout",
-                ambiguous=True,
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            refused = _is_refused(exc)
-            if refused:
-                raise GatewayError(
-                    f"Gateway unreachable: connection to {self.base_url} refused.",
-                    code="unreachable",
-                ) from exc
-            reason, mid_request = _broken_reason(exc)
-            raise GatewayError(
-                f"Gateway unreachable: {reason}."
-                if not mid_request
-                else f"The connection to the gateway broke before it answered ({reason}).",
-                code="unreachable",
-                # A connection that broke after the request was sent leaves the outcome unknown.
-                ambiguous=mid_request,
-            ) from exc
-        except requests.exceptions.RequestException as exc:
-            raise GatewayError(
-                f"Gateway request failed: {_short(exc)}", code="unreachable"
-            ) from exc
-
+        with call_deadline(self.timeout) as deadline:
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    json=json,
+                    headers={"X-API-Key": self.api_key, "Accept": "application/json"},
+                    timeout=(min(5.0, self.timeout), self.timeout),
+                )
+            except requests.exceptions.RequestException as exc:
+                error = self._transport_error(exc, sending=sending)
+                if deadline.expired and not error.unreachable:
+                    # The watchdog cut a call that was still trickling in: the request reached
+                    # the gateway, which may have acted on it.
+                    error = GatewayError(
+                        f"The gateway did not answer within {self.timeout:g} s.",
+                        code="timeout",
+                        ambiguous=True,
+                    )
+                raise error from exc
         status = response.status_code
         body: Any
         try:
@@ -401,10 +443,18 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
-ADAPTERS: dict[str, type] = {"vps": VpsGateway}
+# Gateway kinds (INTERFACE §7). The WAHA and Evolution adapters build on this module, so they are
+# named here and imported on first use.
+ADAPTERS: dict[str, type | str] = {
+    "vps": VpsGateway,
+    "waha": "whatsapp_crm.gateway_waha.WahaGateway",
+    "evolution": "whatsapp_crm.gateway_evolution.EvolutionGateway",
+}
 
 
 def get_gateway() -> Gateway:
+    from django.utils.module_loading import import_string
+
     try:
         adapter = ADAPTERS[settings.GATEWAY_BACKEND]
     except KeyError as exc:
@@ -413,4 +463,6 @@ def get_gateway() -> Gateway:
             permanent=True,
             code="misconfigured",
         ) from exc
+    if isinstance(adapter, str):
+        adapter = import_string(adapter)
     return adapter()

@@ -234,3 +234,32 @@ def test_it_treats_an_unresolvable_host_as_unreachable_and_not_ambiguous(mocked_
         gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
     assert err.value.message == "Gateway unreachable: the gateway host name cannot be resolved."
     assert err.value.ambiguous is False
+
+
+@pytest.mark.parametrize(
+    ("error", "unreachable"),
+    [
+        (requests.exceptions.ConnectionError("[Errno 111] Connection refused"), True),
+        (requests.exceptions.ConnectTimeout(), True),
+        (requests.exceptions.ReadTimeout("read timed out"), False),
+        (requests.exceptions.ConnectionError("Connection reset by peer"), False),
+    ],
+    ids=["refused", "connect-timeout", "read-timeout", "reset"],
+)
+def test_it_calls_the_gateway_unreachable_only_when_the_request_never_left(
+    mocked_gateway, gw, error, unreachable
+):
+    mocked_gateway.post(f"{BASE}/send", body=error)
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert err.value.unreachable is unreachable
+    assert err.value.ambiguous is not unreachable
+
+
+def test_it_marks_an_answer_that_broke_off_as_ambiguous(mocked_gateway, gw):
+    mocked_gateway.post(
+        f"{BASE}/send", body=requests.exceptions.ChunkedEncodingError("Connection broken")
+    )
+    with pytest.raises(GatewayError) as err:
+        gw.send_message(session_id="wa_1", to="1@g.us", message="hi", client_message_id="c1")
+    assert (err.value.ambiguous, err.value.unreachable) == (True, False)

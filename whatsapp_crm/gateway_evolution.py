@@ -1,0 +1,212 @@
+"""Adapter for Evolution API v2 (EvolutionAPI/evolution-api, `GATEWAY_BACKEND=evolution`).
+
+Built from Evolution's own OpenAPI document (`openapi/openapi-v2.json`, "version 2.1.1", of
+EvolutionAPI/docs-evolution at a3dfb84b) and its source (EvolutionAPI/evolution-api 2.3.6, commit
+3454bec7: instance/group/sendMessage routers and controllers, the instance guards, the error
+handler of main.ts, the Baileys channel service). The Baileys integration (`WHATSAPP-BAILEYS`) is
+the one checked. Which payload came from where: tests/fixtures/evolution/README.md.
+
+| call           | Evolution API                                                           |
+|----------------|-------------------------------------------------------------------------|
+| create_session | `POST /instance/create` {"instanceName", "integration", "qrcode": true};|
+|                | 403 "already in use" → `GET /instance/connect/{name}` (starts it again) |
+| get_qr         | `GET /instance/connect/{name}` → {"code"} (None: connected, or no code  |
+|                | yet: {"count": 0})                                                      |
+| get_status     | `GET /instance/connectionState/{name}` → {"instance": {"state"}}; when  |
+|                | open, `GET /instance/fetchInstances?instanceName=` for `ownerJid`       |
+| delete_session | `DELETE /instance/logout/{name}`; its 400 "is not connected" = done     |
+| list_groups    | `GET /group/fetchAllGroups/{name}?getParticipants=false` → an array     |
+| send_message   | `POST /message/sendText/{name}` {"number", "text"} → {"key": {"id"}}    |
+
+Errors come as {"status", "error": "<reason phrase>", "response": {"message": str | [...]}}.
+Baileys' "Connection Closed" (answered 400 or 500 depending on where it is thrown) means the
+WhatsApp connection is down: the temporary `not_connected` error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from whatsapp_crm.gateway import GatewayError, GatewayGroup, SessionStatus
+from whatsapp_crm.gateway_thirdparty import (
+    ThirdPartyGateway,
+    bare_message_id,
+    error_with,
+    gateway_text,
+    phone_from_jid,
+)
+
+INTEGRATION = "WHATSAPP-BAILEYS"
+EVOLUTION_STATES = {
+    "open": "connected",
+    "connecting": "connecting",
+    "close": "disconnected",
+    "refused": "disconnected",  # QR code limit reached: the instance gave up
+}
+CONNECTION_CLOSED_TEXT = "connection closed"
+IN_USE_TEXT = "already in use"
+NOT_CONNECTED_TEXT = "is not connected"
+
+
+class EvolutionGateway(ThirdPartyGateway):
+    kind = "Evolution API"
+    auth_header = "apikey"
+
+    # --- protocol calls ------------------------------------------------------------------------
+    def create_session(self, session_id: str) -> SessionStatus:
+        try:
+            body = self._call(
+                "POST",
+                "/instance/create",
+                json={"instanceName": session_id, "integration": INTEGRATION, "qrcode": True},
+            )
+            instance = body.get("instance") if isinstance(body, dict) else None
+            state = instance.get("status") if isinstance(instance, dict) else None
+        except GatewayError as exc:
+            if exc.status_code != 403 or IN_USE_TEXT not in gateway_text(exc.body).lower():
+                raise
+            # Reconnecting an instance Evolution still has: "connect" starts it when closed.
+            body = self._call("GET", f"/instance/connect/{quote(session_id)}")
+            state = _instance_state(body) or "connecting"
+        status = (
+            EVOLUTION_STATES.get(state, "connecting") if isinstance(state, str) else "connecting"
+        )
+        return SessionStatus(session_id=session_id, status=status, phone_number=None, error=None)
+
+    def get_qr(self, session_id: str) -> str | None:
+        try:
+            body = self._call("GET", f"/instance/connect/{quote(session_id)}")
+        except GatewayError as exc:
+            if exc.code == "not_found":
+                return None
+            raise
+        if not isinstance(body, dict):
+            raise self.bad_response("connect answer", body)
+        if body.get("error") is True:
+            # The controller catches its own failure and answers it with 200.
+            raise GatewayError(
+                f"Evolution API could not start the connection: {gateway_text(body) or 'no reason given'}",
+                code="server_error",
+                body=body,
+            )
+        code = body.get("code")
+        return code if isinstance(code, str) and code else None
+
+    def get_status(self, session_id: str) -> SessionStatus:
+        body = self._call("GET", f"/instance/connectionState/{quote(session_id)}")
+        if not isinstance(body, dict) or not isinstance(body.get("instance"), dict):
+            raise self.bad_response("connection state", body)
+        state = body["instance"].get("state")
+        if state is None:
+            # Known in Evolution's database but not loaded (e.g. after a restart of Evolution).
+            return SessionStatus(
+                session_id=session_id,
+                status="disconnected",
+                phone_number=None,
+                error="Evolution API has the instance but no connection for it.",
+            )
+        status = EVOLUTION_STATES.get(state) if isinstance(state, str) else None
+        if status is None:
+            raise GatewayError(
+                f"Evolution API reported an unknown connection state: {state!r}.",
+                code="bad_response",
+                body=body,
+            )
+        phone = self._owner_phone(session_id) if status == "connected" else None
+        error = (
+            f"Evolution API reports the instance as {state}." if status == "disconnected" else None
+        )
+        return SessionStatus(session_id=session_id, status=status, phone_number=phone, error=error)
+
+    def delete_session(self, session_id: str) -> None:
+        try:
+            self._call("DELETE", f"/instance/logout/{quote(session_id)}")
+        except GatewayError as exc:
+            if exc.status_code == 400 and NOT_CONNECTED_TEXT in gateway_text(exc.body).lower():
+                return  # already logged out (state "close"): logging out is done
+            raise
+
+    def list_groups(self, session_id: str) -> list[GatewayGroup]:
+        body = self._call("GET", f"/group/fetchAllGroups/{quote(session_id)}?getParticipants=false")
+        if not isinstance(body, list):
+            raise self.bad_response("group list", body)
+        groups = []
+        for item in body:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise GatewayError(
+                    "Evolution API's group list contains an entry without an id.",
+                    code="bad_response",
+                    body={"entry": item},
+                )
+            size = item.get("size")
+            parent = item.get("linkedParent")
+            groups.append(
+                GatewayGroup(
+                    jid=item["id"].strip(),
+                    subject=str(item.get("subject") or "")[:255],
+                    size=size if isinstance(size, int) and size >= 0 else 0,
+                    is_community=bool(item.get("isCommunity")),
+                    is_community_announce=bool(item.get("isCommunityAnnounce")),
+                    linked_parent=parent if isinstance(parent, str) and parent else None,
+                )
+            )
+        return groups
+
+    def send_message(
+        self, *, session_id: str, to: str, message: str, client_message_id: str
+    ) -> str:
+        body = self._call(
+            "POST",
+            f"/message/sendText/{quote(session_id)}",
+            json={"number": to, "text": message},
+            sending=True,
+        )
+        message_id = bare_message_id(body)
+        if not message_id:
+            raise GatewayError(
+                "Evolution API accepted the message but returned no message id.",
+                code="bad_response",
+                ambiguous=True,
+                body=body,
+            )
+        return message_id
+
+    # --- Evolution's answers -------------------------------------------------------------------
+    def _owner_phone(self, session_id: str) -> str | None:
+        """The connected number: `ownerJid` of the instance (v2), `owner` in the documented
+        v1-style shape [{"instance": {"instanceName", "owner"}}]."""
+        body = self._call("GET", f"/instance/fetchInstances?instanceName={quote(session_id)}")
+        entries = body if isinstance(body, list) else [body]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            info = entry.get("instance") if isinstance(entry.get("instance"), dict) else entry
+            name = info.get("name") or info.get("instanceName")
+            if name not in (None, session_id):
+                continue
+            for key in ("ownerJid", "owner", "wuid"):
+                phone = phone_from_jid(info.get(key))
+                if phone:
+                    return phone
+        return None
+
+    def translate(self, exc: GatewayError) -> GatewayError:
+        text = gateway_text(exc.body)
+        if exc.status_code in (400, 500) and CONNECTION_CLOSED_TEXT in text.lower():
+            return error_with(
+                exc,
+                message=f"Evolution API: the WhatsApp connection is closed ({text}).",
+                code="not_connected",
+                permanent=False,
+                ambiguous=False,
+            )
+        return super().translate(exc)
+
+
+def _instance_state(body: Any) -> str | None:
+    """The state in a connect answer that reports the connection instead of a QR code."""
+    if isinstance(body, dict) and isinstance(body.get("instance"), dict):
+        state = body["instance"].get("state") or body["instance"].get("status")
+        return state if isinstance(state, str) else None
+    return None
