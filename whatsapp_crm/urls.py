@@ -5,10 +5,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from whatsapp_crm import api, health, views
+from whatsapp_crm import api, health, home, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.home_page, name="home"),
+    path("home/sessions/", home.home_sessions, name="home-sessions"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(

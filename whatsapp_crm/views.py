@@ -1,17 +1,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.views import defaults
 from django.views.decorators.http import require_GET
-
-from whatsapp_crm.tenancy import organization_required
-
-
-@require_GET
-@organization_required
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("sessions:page")
 
 
 @require_GET

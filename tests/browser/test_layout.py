@@ -16,12 +16,12 @@ def test_it_logs_in_and_shows_the_layout(page, live_server, browser_user, screen
     page.fill("input[name=username]", "browser")
     page.fill("input[name=password]", "pw-browser-1")
     page.click("button[type=submit]")
-    page.wait_for_url("**/settings/whatsapp/")
+    page.wait_for_url(f"{live_server.url}/")
     nav = page.locator("nav.nav")
-    for label in ("Sessions & Groups", "Campaigns", "Queue", "Artists"):
+    for label in ("Start", "Sessions & Groups", "Campaigns", "Queue", "Artists"):
         assert nav.get_by_text(label).is_visible()
     assert page.locator(".who .org").inner_text() == "Browser Org"
-    assert page.locator('nav.nav a[aria-current="page"]').inner_text() == "Sessions & Groups"
+    assert page.locator('nav.nav a[aria-current="page"]').inner_text() == "Start"
     # htmx is served from our own static files, not a CDN.
     assert page.evaluate("typeof window.htmx") == "object"
     scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")

@@ -1,0 +1,106 @@
+"""The start page: per-session health, sends today, campaigns in progress, member cache; every
+number links to where it is fixed; only the organization's own data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from tests import factories
+
+Q = ScheduledWhatsAppMessage.Status
+
+
+def _row(organization, session, status, **extra):
+    return ScheduledWhatsAppMessage.objects.create(
+        organization=organization,
+        session=session,
+        recipient_jid="120363000000000001@g.us",
+        message="hi",
+        status=status,
+        **extra,
+    )
+
+
+@pytest.fixture
+def activity(organization, gateway_session):
+    now = timezone.now()
+    for _ in range(3):
+        _row(organization, gateway_session, Q.SENT, sent_at=now)
+    _row(organization, gateway_session, Q.SENT, sent_at=now - timedelta(days=2))  # not today
+    _row(organization, gateway_session, Q.FAILED, updated_at=now)
+    _row(organization, gateway_session, Q.NEEDS_REVIEW)
+    _row(organization, gateway_session, Q.NEEDS_REVIEW)
+    _row(organization, gateway_session, Q.PENDING)
+    NotificationCampaign.objects.create(
+        organization=organization,
+        session=gateway_session,
+        name="Tour dates",
+        message="m",
+        status=NotificationCampaign.Status.SENDING,
+        total_groups=5,
+        sent_count=2,
+    )
+    down = factories.session_create(
+        organization=organization,
+        name="Old phone",
+        status="disconnected",
+        phone_number="4915100000077",
+        last_error="Phone went offline",
+    )
+    return down
+
+
+def _metric(html: str, name: str) -> str:
+    marker = f'data-metric="{name}"><span class="metric">'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index("<", start)]
+
+
+def test_it_counts_todays_sends_from_the_database(logged_in_client, activity):
+    html = logged_in_client.get("/").content.decode()
+
+    assert _metric(html, "sent") == "3"
+    assert _metric(html, "failed") == "1"
+    assert _metric(html, "needs_review") == "2"
+    assert _metric(html, "waiting") == "1"
+    assert 'href="/queue/?status=needs_review"' in html
+    assert 'href="/queue/?status=failed"' in html
+
+
+def test_it_lists_sessions_with_their_health_and_campaigns_in_progress(logged_in_client, activity):
+    html = logged_in_client.get("/").content.decode()
+
+    assert "Old phone" in html
+    assert "Disconnected — Reconnect needed" in html
+    assert "Phone went offline" in html
+    assert "Tour dates" in html
+    assert "2 sent · 0 failed of 5 groups" in html
+
+
+def test_it_shows_nothing_of_another_organization(client, other_user, activity):
+    client.force_login(other_user)
+
+    html = client.get("/").content.decode()
+
+    assert "Old phone" not in html
+    assert "Tour dates" not in html
+    assert _metric(html, "sent") == "0"
+
+
+def test_the_polled_sessions_part_is_small(logged_in_client, activity):
+    response = logged_in_client.get("/home/sessions/")
+
+    assert response.status_code == 200
+    assert "Old phone" in response.content.decode()
+    assert len(response.content) < 5_000
+
+
+def test_anonymous_users_go_to_the_login(client, db):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
