@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -134,6 +139,7 @@ class SessionVerifyApi(OrganizationAPIView):
 # --- webhook ----------------------------------------------------------------------------------------
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]})
 class EventTimestampField(serializers.Field):
     """A gateway's event time: epoch seconds or milliseconds (WAHA sends ms), or ISO 8601."""
 

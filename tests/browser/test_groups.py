@@ -40,8 +40,9 @@ def test_it_syncs_groups_and_shows_the_toast_and_the_list_without_reload(
     screenshot("after-sync")
 
     section.get_by_role("searchbox").fill("fan club")
+    # Arrow functions, not bare expressions: Playwright evals bare strings, which the CSP forbids.
     page.wait_for_function(
-        f"document.querySelectorAll('#groups-{session.id} tr[data-group-jid]').length < 28"
+        f"() => document.querySelectorAll('#groups-{session.id} tr[data-group-jid]').length < 28"
     )
     names = section.locator("tr[data-group-jid] td:first-child").all_inner_texts()
     assert names
@@ -67,7 +68,7 @@ def test_it_disables_sync_while_running_and_shows_a_failure_with_its_code(
     sim.add_failure(path=groups_path, status=None, delay=1.5)  # slow, then answers normally
     sync.click()
     page.wait_for_function(
-        f"document.querySelector('#groups-{session.id} [data-action=sync-groups]').disabled"
+        f"() => document.querySelector('#groups-{session.id} [data-action=sync-groups]').disabled"
     )
     assert section.locator("[data-action=sync-groups] .spinner").is_visible()
     screenshot("running")
