@@ -83,6 +83,40 @@ def other_api_client(other_user) -> APIClient:
     return api
 
 
+def _user_with_role(organization, username: str, role: str):
+    from whatsapp_crm.models import OrganizationMember
+
+    user = factories.user_create(organization=organization, username=username)
+    OrganizationMember.objects.filter(user=user).update(role=role)
+    return user
+
+
+@pytest.fixture
+def member(organization):
+    """A user of the organization with the `member` role (reads, creates messages/campaigns)."""
+    return _user_with_role(organization, "mia-member", "member")
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def member_api(member) -> APIClient:
+    token, _ = Token.objects.get_or_create(user=member)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api
+
+
+@pytest.fixture
+def admin_role_user(organization):
+    """A user of the organization with the `admin` role (not a Django superuser)."""
+    return _user_with_role(organization, "ada-admin", "admin")
+
+
 @pytest.fixture
 def webhook_client() -> APIClient:
     """A client that calls webhooks as the gateway does (with the webhook API key)."""

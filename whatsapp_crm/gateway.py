@@ -136,6 +136,32 @@ def _error_text(body: Any, fallback: str) -> str:
     return fallback
 
 
+def parse_group_entries(entries: list[Any], *, gateway_name: str) -> list[GatewayGroup]:
+    """Groups in our protocol's entry shape (§4: id, subject, size, isCommunity,
+    isCommunityAnnounce, linkedParent), which Evolution API's group list shares."""
+    groups = []
+    for item in entries:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise GatewayError(
+                f"{gateway_name}'s group list contains an entry without an id.",
+                code="bad_response",
+                body={"entry": item},
+            )
+        size = item.get("size")
+        parent = item.get("linkedParent")
+        groups.append(
+            GatewayGroup(
+                jid=item["id"].strip(),
+                subject=str(item.get("subject") or "")[:255],
+                size=size if isinstance(size, int) and size >= 0 else 0,
+                is_community=bool(item.get("isCommunity")),
+                is_community_announce=bool(item.get("isCommunityAnnounce")),
+                linked_parent=parent if isinstance(parent, str) and parent else None,
+            )
+        )
+    return groups
+
+
 class VpsGateway:
     """Our own gateway server (the "VPS"), protocol of INTERFACE.md §4."""
 
@@ -204,26 +230,7 @@ class VpsGateway:
                 code="bad_response",
                 body=body,
             )
-        groups = []
-        for item in raw_groups:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                raise GatewayError(
-                    "The gateway's group list contains an entry without an id.",
-                    code="bad_response",
-                    body={"entry": item},
-                )
-            size = item.get("size")
-            groups.append(
-                GatewayGroup(
-                    jid=item["id"].strip(),
-                    subject=str(item.get("subject") or "")[:255],
-                    size=size if isinstance(size, int) and size >= 0 else 0,
-                    is_community=bool(item.get("isCommunity")),
-                    is_community_announce=bool(item.get("isCommunityAnnounce")),
-                    linked_parent=item.get("linkedParent") or None,
-                )
-            )
-        return groups
+        return parse_group_entries(raw_groups, gateway_name="The gateway")
 
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str

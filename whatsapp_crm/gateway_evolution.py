@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from whatsapp_crm.gateway import GatewayError, GatewayGroup, SessionStatus
+from whatsapp_crm.gateway import GatewayError, GatewayGroup, SessionStatus, parse_group_entries
 from whatsapp_crm.gateway_thirdparty import (
     ThirdPartyGateway,
     bare_message_id,
@@ -131,27 +131,7 @@ class EvolutionGateway(ThirdPartyGateway):
         body = self._call("GET", f"/group/fetchAllGroups/{quote(session_id)}?getParticipants=false")
         if not isinstance(body, list):
             raise self.bad_response("group list", body)
-        groups = []
-        for item in body:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                raise GatewayError(
-                    "Evolution API's group list contains an entry without an id.",
-                    code="bad_response",
-                    body={"entry": item},
-                )
-            size = item.get("size")
-            parent = item.get("linkedParent")
-            groups.append(
-                GatewayGroup(
-                    jid=item["id"].strip(),
-                    subject=str(item.get("subject") or "")[:255],
-                    size=size if isinstance(size, int) and size >= 0 else 0,
-                    is_community=bool(item.get("isCommunity")),
-                    is_community_announce=bool(item.get("isCommunityAnnounce")),
-                    linked_parent=parent if isinstance(parent, str) and parent else None,
-                )
-            )
-        return groups
+        return parse_group_entries(body, gateway_name="Evolution API")
 
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str

@@ -292,19 +292,23 @@ class WebhookView(APIView):
                 )
                 if existing is None:  # the holder vanished meanwhile: treat as new next time
                     raise OperationalError("webhook event key contention")
-                result = self.on_duplicate(existing)
-                WebhookEvent.objects.create(
-                    source=received.source,
-                    event_key=received.event_key,
-                    session_id=received.session_id[:200],
-                    payload=db_safe_json(received.payload),
-                    outcome=WebhookEvent.Outcome.DUPLICATE,
-                    http_status=result.status,
-                    detail=f"replay of event #{existing.pk}",
-                )
-                return result
+                return self._answer_replay(received, existing)
 
             return self._apply_new(event, data)
+
+    def _answer_replay(self, received: _Received, original: WebhookEvent) -> WebhookResult:
+        """A replay is recorded (for the operator) and answered like its original."""
+        result = self.on_duplicate(original)
+        WebhookEvent.objects.create(
+            source=received.source,
+            event_key=received.event_key,
+            session_id=received.session_id[:200],
+            payload=db_safe_json(received.payload),
+            outcome=WebhookEvent.Outcome.DUPLICATE,
+            http_status=result.status,
+            detail=f"replay of event #{original.pk}",
+        )
+        return result
 
     def _apply_new(self, event: WebhookEvent, data: dict[str, Any]) -> WebhookResult:
         result = self.apply(data, event)
@@ -336,17 +340,7 @@ class WebhookView(APIView):
             .first()
         )
         if latest is not None and latest.event_key.split("@")[0] == received.event_key:
-            result = self.on_duplicate(latest)
-            WebhookEvent.objects.create(
-                source=received.source,
-                event_key=received.event_key,
-                session_id=received.session_id[:200],
-                payload=db_safe_json(received.payload),
-                outcome=WebhookEvent.Outcome.DUPLICATE,
-                http_status=result.status,
-                detail=f"replay of event #{latest.pk}",
-            )
-            return result
+            return self._answer_replay(received, latest)
         # Kept under a key of its own (body hash @ arrival), so that the same body can be
         # applied again after a different event of the session.
         event = WebhookEvent.objects.create(

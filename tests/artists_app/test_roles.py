@@ -4,32 +4,9 @@ starting member syncs needs an admin. A forbidden action answers 403 and changes
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from artists_app.models import Artist
-from tests import factories
-from whatsapp_crm.models import OrganizationMember, TaskRun
-
-
-@pytest.fixture
-def member(organization):
-    user = factories.user_create(organization=organization, username="mo")
-    OrganizationMember.objects.filter(user=user).update(role=OrganizationMember.Role.MEMBER)
-    return user
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member)
-    return client
-
-
-@pytest.fixture
-def member_api(member):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member).key}")
-    return api
+from whatsapp_crm.models import TaskRun
 
 
 @pytest.fixture

@@ -4,34 +4,11 @@ and retrying failed groups need an admin. A forbidden action answers 403 and cha
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
-from tests import factories
 from whatsapp_crm.models import OrganizationMember
 
 Role = OrganizationMember.Role
-
-
-@pytest.fixture
-def member(organization):
-    user = factories.user_create(organization=organization, username="mia")
-    OrganizationMember.objects.filter(user=user).update(role=Role.MEMBER)
-    return user
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member)
-    return client
-
-
-@pytest.fixture
-def member_api(member):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member).key}")
-    return api
 
 
 @pytest.fixture
@@ -98,10 +75,8 @@ def test_the_queue_page_hides_actions_from_members(member_client, failed_row):
     assert f"/queue/{failed_row.pk}/retry/" not in html
 
 
-def test_an_admin_runs_queue_actions(client, organization, failed_row):
-    admin_user = factories.user_create(organization=organization, username="ada")
-    OrganizationMember.objects.filter(user=admin_user).update(role=Role.ADMIN)
-    client.force_login(admin_user)
+def test_an_admin_runs_queue_actions(client, admin_role_user, failed_row):
+    client.force_login(admin_role_user)
 
     response = client.post(f"/queue/{failed_row.pk}/retry/", HTTP_HX_REQUEST="true")
 

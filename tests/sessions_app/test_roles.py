@@ -3,34 +3,8 @@ reconnecting and logging out numbers and syncing groups need an admin (403, noth
 
 from __future__ import annotations
 
-import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
-
 from groups_app.models import WhatsAppGroup
 from sessions_app.models import WhatsAppSession
-from tests import factories
-from whatsapp_crm.models import OrganizationMember
-
-
-@pytest.fixture
-def member(organization):
-    user = factories.user_create(organization=organization, username="max")
-    OrganizationMember.objects.filter(user=user).update(role=OrganizationMember.Role.MEMBER)
-    return user
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member)
-    return client
-
-
-@pytest.fixture
-def member_api(member):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member).key}")
-    return api
 
 
 def test_a_member_cannot_manage_sessions_on_the_page(
