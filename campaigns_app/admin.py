@@ -30,7 +30,7 @@ def _run_on_each(
     ok, errors = 0, []
     for row in rows:
         try:
-            action.run(row)
+            action.run(row, False)  # the admin asks no question, so nothing is confirmed
             ok += 1
         except ApplicationError as exc:
             errors.append(f"{row}: {exc.message}")
@@ -104,6 +104,7 @@ class NotificationCampaignAdmin(OrganizationScopedAdmin):
         "total_groups",
         "sent_count",
         "failed_count",
+        "cancelled_count",
         "scheduled_for",
         "organization",
     ]
@@ -112,7 +113,7 @@ class NotificationCampaignAdmin(OrganizationScopedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in NotificationCampaign._meta.fields]
     inlines = [NotificationCampaignGroupInline]
-    actions = ["retry_failed", "recount"]
+    actions = ["retry_failed", "cancel_waiting", "recount"]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
@@ -121,6 +122,16 @@ class NotificationCampaignAdmin(OrganizationScopedAdmin):
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         total = sum(services.campaign_retry_failed(campaign=c) for c in queryset)
         self.message_user(request, f"{total} failed group(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the groups still waiting", permissions=["change"])
+    def cancel_waiting(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for campaign in queryset:
+            try:
+                result = services.campaign_cancel(campaign=campaign)
+            except ApplicationError as exc:
+                self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign}: {result.message}", messages.SUCCESS)
 
     @admin.action(description="Recount from group rows", permissions=["change"])
     def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -147,5 +158,11 @@ class NotificationCampaignGroupAdmin(OrganizationScopedAdmin):
 @admin.register(QueueSessionState)
 class QueueSessionStateAdmin(OrganizationScopedAdmin):
     organization_path = "session__organization"
-    list_display = ["session", "next_slot_at", "paused_until", "consecutive_failures"]
+    list_display = [
+        "session",
+        "next_slot_at",
+        "paused_until",
+        "consecutive_failures",
+        "unreachable_since",
+    ]
     readonly_fields = ["session"]

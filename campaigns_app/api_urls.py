@@ -25,6 +25,9 @@ urlpatterns = [
         name="campaign-retry-failed",
     ),
     *api_path(
+        "campaigns/<uuid:pk>/cancel", apis.CampaignCancelApi.as_view(), name="campaign-cancel"
+    ),
+    *api_path(
         "webhooks/whatsapp/message-error",
         apis.MessageErrorWebhookApi.as_view(),
         name="webhook-message-error",

@@ -101,6 +101,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "total_groups",
             "sent_count",
             "failed_count",
+            "cancelled_count",
             "scheduled_for",
             "created_at",
             "finished_at",
@@ -236,6 +237,36 @@ class CampaignRetryFailedApi(OrganizationAPIView):
         )
 
 
+class CampaignCancelApi(OrganizationAPIView):
+    """Cancel the groups still waiting; groups being sent are left to finish (INTERFACE §6)."""
+
+    required_role = "admin"
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: CampaignOutputSerializer,
+            400: OpenApiResponse(description="The campaign is already finished"),
+            403: OpenApiResponse(description="Not an admin of the organization"),
+            404: OpenApiResponse(description="Unknown campaign"),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        campaign = selectors.campaign_get(organization=self.organization, pk=pk)
+        result = services.campaign_cancel(campaign=campaign)
+        campaign.refresh_from_db()
+        return Response(
+            {
+                "success": True,
+                "cancelled": result.cancelled,
+                "in_flight": result.in_flight,
+                "in_review": result.in_review,
+                "detail": result.message,
+                **CampaignOutputSerializer(campaign).data,
+            }
+        )
+
+
 class MessageErrorWebhookApi(WebhookView):
     """`POST /api/webhooks/whatsapp/message-error/`: WhatsApp refused a message after the send."""
 
@@ -250,6 +281,11 @@ class MessageErrorWebhookApi(WebhookView):
             max_length=2000, required=False, allow_blank=True, default=""
         )
         groupJid = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, allow_null=True
+        )
+        # Optional: the clientMessageId the CRM sent with /send; when present it is matched first,
+        # exactly (docs/gateway-protocol.md).
+        clientMessageId = serializers.CharField(
             max_length=100, required=False, allow_blank=True, allow_null=True
         )
         id = serializers.CharField(max_length=200, required=False, allow_null=True)
@@ -283,6 +319,7 @@ class MessageErrorWebhookApi(WebhookView):
             message_id=data["messageId"],
             error_code=data.get("errorCode") or "",
             error_message=data.get("errorMessage") or "",
+            client_message_id=data.get("clientMessageId") or "",
         )
         if outcome.kind == "unknown_session":
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})

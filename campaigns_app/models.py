@@ -26,8 +26,10 @@ class NotificationCampaign(models.Model):
         SENT = "sent", "Sent"
         PARTIAL_FAILURE = "partial_failure", "Partly failed"
         FAILED = "failed", "Failed"
+        # Staff cancelled it before anything was sent (its counts say what happened otherwise).
+        CANCELLED = "cancelled", "Cancelled"
 
-    FINAL_STATUSES = (Status.SENT, Status.PARTIAL_FAILURE, Status.FAILED)
+    FINAL_STATUSES = (Status.SENT, Status.PARTIAL_FAILURE, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # PROTECT: campaigns and queue rows are history; deleting their session or organization is
@@ -42,6 +44,8 @@ class NotificationCampaign(models.Model):
     total_groups = models.PositiveIntegerField(default=0)
     sent_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
+    # Groups staff cancelled before they were sent: neither sent nor failed.
+    cancelled_count = models.PositiveIntegerField(default=0)
     scheduled_for = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -69,13 +73,16 @@ class NotificationCampaign(models.Model):
 
     @property
     def pending_count(self) -> int:
-        return max(0, self.total_groups - self.sent_count - self.failed_count)
+        return max(
+            0, self.total_groups - self.sent_count - self.failed_count - self.cancelled_count
+        )
 
     @property
     def done_percent(self) -> int:
         if not self.total_groups:
             return 0
-        return round(100 * (self.sent_count + self.failed_count) / self.total_groups)
+        settled = self.sent_count + self.failed_count + self.cancelled_count
+        return round(100 * settled / self.total_groups)
 
 
 class NotificationCampaignGroup(models.Model):
@@ -83,6 +90,7 @@ class NotificationCampaignGroup(models.Model):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(

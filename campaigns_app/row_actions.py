@@ -1,10 +1,15 @@
-"""The four actions on one queue row, defined once.
+"""The actions on one queue row, defined once.
 
 The queue page draws its buttons from this table and runs `POST /queue/<id>/<name>/` through it;
 both Django admin classes (queue rows, and campaign group rows through their queue row) generate
 their actions from it. Each action calls one service; the service, not the table, decides whether
 the row's current status allows it (its error message is what the user sees). `statuses` only
 says on which rows the page offers the button, and what it asks before running it.
+
+Each label says what happens: "Send now" (pending: skip the wait), "Retry now" (failed: a new
+send), "Restore" (cancelled: back in the queue at its time), "Cancel", "Mark sent", "Mark
+failed". On a row WhatsApp reported an error for, "Mark sent" asks about that error and its POST
+carries `confirm=1`; without it the service refuses (the admin has no such step, so it refuses).
 """
 
 from __future__ import annotations
@@ -28,12 +33,23 @@ class RowAction:
     statuses: Mapping[str, str]
     done: str  # the page's message after success
     admin_done: str  # the admin's message after success: "<admin_done>: <count>."
-    run: Callable[[ScheduledWhatsAppMessage], object]
+    # Runs the service; the bool is the person's explicit confirmation (`confirm=1`).
+    run: Callable[[ScheduledWhatsAppMessage, bool], object]
     danger: bool = False
+    # Asks about a late WhatsApp error shown on the row, and then sends the confirmation.
+    confirms_late_error: bool = False
 
-    def button(self, status: str) -> RowButton | None:
+    def button(self, status: str, *, late_error: str = "") -> RowButton | None:
         if status not in self.statuses:
             return None
+        if late_error and self.confirms_late_error:
+            return RowButton(
+                name=self.name,
+                label=self.label,
+                confirm=f"{late_error} Did the message arrive all the same? {self.label} anyway?",
+                danger=True,
+                confirmed=True,
+            )
         return RowButton(
             name=self.name, label=self.label, confirm=self.statuses[status], danger=self.danger
         )
@@ -47,36 +63,66 @@ class RowButton:
     label: str
     confirm: str
     danger: bool
+    confirmed: bool = False  # the POST carries confirm=1
 
 
-def _cancel(row: ScheduledWhatsAppMessage) -> object:
-    return services.scheduled_message_cancel(message=row)
+def _send_now(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
+    return services.scheduled_message_send_now(message=row)
 
 
-def _retry_now(row: ScheduledWhatsAppMessage) -> object:
+def _retry_now(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
     return services.scheduled_message_retry_now(message=row)
 
 
-def _mark_sent(row: ScheduledWhatsAppMessage) -> object:
-    return services.scheduled_message_resolve(message=row, sent=True)
+def _restore(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
+    return services.scheduled_message_restore(message=row)
 
 
-def _mark_failed(row: ScheduledWhatsAppMessage) -> object:
+def _cancel(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
+    return services.scheduled_message_cancel(message=row)
+
+
+def _mark_sent(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
+    return services.scheduled_message_resolve(message=row, sent=True, confirmed=confirmed)
+
+
+def _mark_failed(row: ScheduledWhatsAppMessage, confirmed: bool) -> object:
     return services.scheduled_message_resolve(message=row, sent=False)
 
 
-SEND_AGAIN = "Send this message again?"
-
 ROW_ACTIONS: tuple[RowAction, ...] = (
+    RowAction(
+        name="send-now",
+        admin_name="send_now",
+        label="Send now",
+        admin_description="Send now (pending only: skip the wait)",
+        statuses={Status.PENDING: ""},
+        done="Message queued to be sent now.",
+        admin_done="Queued to send now",
+        run=_send_now,
+    ),
     RowAction(
         name="retry",
         admin_name="retry_now",
         label="Retry now",
-        admin_description="Retry now (pending, failed or cancelled)",
-        statuses={Status.PENDING: "", Status.FAILED: SEND_AGAIN, Status.CANCELLED: SEND_AGAIN},
-        done="Message queued to be sent now.",
+        admin_description="Retry now (failed only: a new send)",
+        statuses={Status.FAILED: "Send this message again?"},
+        done="Message queued to be sent again now.",
         admin_done="Queued",
         run=_retry_now,
+    ),
+    RowAction(
+        name="restore",
+        admin_name="restore",
+        label="Restore",
+        admin_description="Restore (cancelled only: back in the queue at its time)",
+        statuses={
+            Status.CANCELLED: "Put this message back in the queue? It is sent at its scheduled "
+            "time, or now if that has passed."
+        },
+        done="Message back in the queue.",
+        admin_done="Restored",
+        run=_restore,
     ),
     RowAction(
         name="cancel",
@@ -98,6 +144,7 @@ ROW_ACTIONS: tuple[RowAction, ...] = (
         done="Marked as sent.",
         admin_done="Marked sent",
         run=_mark_sent,
+        confirms_late_error=True,
     ),
     RowAction(
         name="mark-failed",
@@ -119,6 +166,9 @@ def row_action_get(name: str) -> RowAction | None:
     return _BY_NAME.get(name)
 
 
-def row_buttons(status: str) -> list[RowButton]:
-    """The buttons the queue page shows on a row in `status`, in the table's order."""
-    return [button for action in ROW_ACTIONS if (button := action.button(status))]
+def row_buttons(status: str, *, late_error: str = "") -> list[RowButton]:
+    """The buttons the queue page shows on a row in `status`, in the table's order
+    (`late_error`: what WhatsApp reported for the row, which "Mark sent" asks about)."""
+    return [
+        button for action in ROW_ACTIONS if (button := action.button(status, late_error=late_error))
+    ]

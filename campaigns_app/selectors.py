@@ -13,6 +13,7 @@ from campaigns_app.models import (
     NotificationCampaignGroup,
     ScheduledWhatsAppMessage,
 )
+from campaigns_app.queue.errors import LateError, late_errors_for
 from groups_app.models import WhatsAppGroup
 from groups_app.selectors import group_list
 from sessions_app.models import WhatsAppSession
@@ -119,13 +120,23 @@ def queue_outages(*, organization: Organization) -> list[dict[str, Any]]:
     probe}. Empty while the gateway answers. For "Gateway unreachable since 10:02 — N messages
     waiting" on the session card and the queue page (mechanism: campaigns_app/queue/outage.py).
     """
+    return _outages(WhatsAppSession.objects.filter(organization=organization))
+
+
+def session_outage(*, session: WhatsAppSession) -> dict[str, Any] | None:
+    """The outage of one session's gateway (an item of `queue_outages`), or None."""
+    found = _outages(WhatsAppSession.objects.filter(id=session.id))
+    return found[0] if found else None
+
+
+def _outages(sessions_qs: QuerySet[WhatsAppSession]) -> list[dict[str, Any]]:
     sessions = list(
-        WhatsAppSession.objects.filter(
-            organization=organization, queue_state__unreachable_since__isnull=False
-        )
+        sessions_qs.filter(queue_state__unreachable_since__isnull=False)
         .select_related("queue_state")
         .order_by("queue_state__unreachable_since", "name")
     )
+    if not sessions:
+        return []
     waiting = dict(
         ScheduledWhatsAppMessage.objects.filter(
             session__in=sessions, status=QueueStatus.PENDING, scheduled_for__lte=timezone.now()
@@ -144,3 +155,9 @@ def queue_outages(*, organization: Organization) -> list[dict[str, Any]]:
         }
         for session in sessions
     ]
+
+
+def queue_late_errors(*, rows: list[ScheduledWhatsAppMessage]) -> dict[Any, LateError]:
+    """What WhatsApp reported for needs_review rows whose send was never recorded, by row id
+    (rules: campaigns_app/queue/errors.py): shown on the row, asked about by "Mark sent"."""
+    return late_errors_for(rows=rows)

@@ -145,24 +145,46 @@ def campaign_progress(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
     return render(request, "campaigns_app/_campaign_progress.html", _progress_context(campaign))
 
 
+def _campaign_answer(
+    request: HtmxHttpRequest, campaign: NotificationCampaign, text: str, level: Level
+) -> HttpResponse:
+    """The progress partial with a toast (htmx), or the campaign page with a message."""
+    campaign.refresh_from_db()
+    if request.htmx:
+        response = render(
+            request, "campaigns_app/_campaign_progress.html", _progress_context(campaign)
+        )
+        return toast(response, text, level)
+    {"error": messages.error, "info": messages.info}.get(level, messages.success)(request, text)
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
 @require_POST
 @role_required(Role.ADMIN)
 def campaign_retry_failed(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
     campaign = selectors.campaign_get(organization=request.organization, pk=pk)
     queued = services.campaign_retry_failed(campaign=campaign)
-    campaign.refresh_from_db()
-    text = (
-        f"{queued} failed group{'s' if queued != 1 else ''} queued again."
-        if queued
-        else "No failed groups to retry."
-    )
-    if request.htmx:
-        response = render(
-            request, "campaigns_app/_campaign_progress.html", _progress_context(campaign)
+    if not queued:
+        return _campaign_answer(request, campaign, "No failed groups to retry.", "info")
+    text = f"{queued} failed group{'s' if queued != 1 else ''} queued again"
+    if campaign.scheduled_for > timezone.now():
+        text += (
+            f" for {timezone.localtime(campaign.scheduled_for):%Y-%m-%d %H:%M}, the campaign's time"
         )
-        return toast(response, text, "success" if queued else "info")
-    messages.success(request, text)
-    return redirect("campaigns:detail", pk=campaign.pk)
+    return _campaign_answer(request, campaign, text + ".", "success")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def campaign_cancel(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
+    campaign = selectors.campaign_get(organization=request.organization, pk=pk)
+    try:
+        result = services.campaign_cancel(campaign=campaign)
+    except ApplicationError as exc:
+        return _campaign_answer(request, campaign, exc.message, "error")
+    return _campaign_answer(
+        request, campaign, result.message, "success" if result.cancelled else "info"
+    )
 
 
 # --- queue -------------------------------------------------------------------------------------
@@ -173,7 +195,8 @@ def _status_filter(request: HtmxHttpRequest) -> str:
     return status if status in QueueStatus.values else ""
 
 
-def _queue_context(request: HtmxHttpRequest) -> dict[str, Any]:
+def _queue_context(request: HtmxHttpRequest, *, swap_outages: bool = True) -> dict[str, Any]:
+    """The table, and the outage banner (swapped out of band by the table's htmx answers)."""
     status = _status_filter(request)
     rows = list(
         selectors.scheduled_message_list(organization=request.organization, status=status or None)[
@@ -181,9 +204,16 @@ def _queue_context(request: HtmxHttpRequest) -> dict[str, Any]:
         ]
     )
     counts = selectors.queue_status_counts(organization=request.organization)
+    late_errors = selectors.queue_late_errors(rows=rows)
+    table = []
+    for row in rows:
+        late_error = late_errors[row.id].text if row.id in late_errors else ""
+        table.append((row, row_buttons(row.status, late_error=late_error), late_error))
     return {
         "rows": rows,
-        "table": [(row, row_buttons(row.status)) for row in rows],
+        "table": table,
+        "outages": selectors.queue_outages(organization=request.organization),
+        "swap_outages": swap_outages,
         "status": status,
         "statuses": [(value, label, counts[value]) for value, label in QueueStatus.choices],
         "polling": selectors.queue_is_active(rows=rows),
@@ -195,7 +225,7 @@ def _queue_page_context(
     request: HtmxHttpRequest, *, data: dict[str, Any], errors: list[str] | None = None
 ) -> dict[str, Any]:
     return {
-        **_queue_context(request),
+        **_queue_context(request, swap_outages=False),
         **_form_context(),
         "sessions": selectors.session_choices(organization=request.organization),
         "data": data,
@@ -258,7 +288,7 @@ def queue_action(request: HtmxHttpRequest, pk: Any, action: str) -> HttpResponse
     text = row_action.done
     level: Level = "success"
     try:
-        row_action.run(row)
+        row_action.run(row, request.POST.get("confirm") == "1")
     except ApplicationError as exc:
         text, level = exc.message, "error"
     if request.htmx:

@@ -108,13 +108,25 @@ def webhook_signature(secret: str, raw_body: bytes) -> str:
 
 def webhook_authenticate(*, headers: Any, raw_body: bytes) -> str | None:
     """None when the request is authentic, else the reason it is not."""
-    expected_key = settings.WEBHOOK_API_KEY
+    return webhook_check(
+        headers=headers,
+        raw_body=raw_body,
+        api_key=settings.WEBHOOK_API_KEY,
+        hmac_secret=settings.WEBHOOK_HMAC_SECRET,
+    )
+
+
+def webhook_check(
+    *, headers: Any, raw_body: bytes, api_key: str, hmac_secret: str | None
+) -> str | None:
+    """`X-API-Key` must be `api_key`; with `hmac_secret`, `X-Webhook-Hmac` must sign the body."""
+    expected_key = api_key
     given_key = headers.get("X-API-Key") or ""
     if not given_key:
         return "Missing X-API-Key header."
     if not hmac.compare_digest(given_key.encode(), expected_key.encode()):
         return "Invalid API key."
-    secret = settings.WEBHOOK_HMAC_SECRET
+    secret = hmac_secret
     if secret:
         given_sig = (headers.get("X-Webhook-Hmac") or "").strip().lower()
         if not given_sig:
@@ -177,6 +189,16 @@ class WebhookView(APIView):
     def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
         raise NotImplementedError
 
+    def authenticate(self, request: Request, raw_body: bytes) -> str | None:
+        """None when the request is authentic, else why not. Receivers of other gateways'
+        webhooks override it (their own key, or a gateway row's webhook secret)."""
+        return webhook_authenticate(headers=request.headers, raw_body=raw_body)
+
+    def session_key(self, payload: dict[str, Any]) -> str:
+        """The gateway session an event is about (inbox column, replays without an `id`)."""
+        value = payload.get("sessionId")
+        return value if isinstance(value, str) else ""
+
     def on_duplicate(self, existing: WebhookEvent) -> WebhookResult:
         if existing.outcome == WebhookEvent.Outcome.PENDING:
             return WebhookResult(202, {"success": True, "matched": False, "duplicate": True})
@@ -191,7 +213,7 @@ class WebhookView(APIView):
             return self._refuse(received, 400, "The body is too large.", {"max_bytes": limit})
         received.raw_body = raw_body
 
-        reason = webhook_authenticate(headers=request.headers, raw_body=raw_body)
+        reason = self.authenticate(request, raw_body)
         if reason:
             _record(received, outcome=WebhookEvent.Outcome.UNAUTHORIZED, status=401, detail=reason)
             return Response({"success": False, "error": reason}, status=401)
@@ -209,8 +231,7 @@ class WebhookView(APIView):
         if not isinstance(payload, dict):
             return self._refuse(received, 400, "The body must be a JSON object.", {})
         received.event_key = db_safe_text(_event_key(payload, raw_body))
-        if isinstance(payload.get("sessionId"), str):
-            received.session_id = db_safe_text(payload["sessionId"])
+        received.session_id = db_safe_text(self.session_key(payload))
 
         serializer = self.InputSerializer(data=payload)
         if not serializer.is_valid():

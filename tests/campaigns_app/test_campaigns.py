@@ -216,15 +216,19 @@ def test_it_resolves_a_group_under_review_and_recounts(
     assert (campaign.status, campaign.sent_count) == ("sent", 2)
 
 
-def test_it_cancels_a_group_as_failed(organization, gateway_session, groups):
+def test_it_cancels_a_group_without_failing_it(organization, gateway_session, groups):
     campaign = campaign_for(organization, gateway_session, groups[:2], scheduled_for=later())
     row = ScheduledWhatsAppMessage.objects.filter(campaign_group__campaign=campaign).first()
 
     services.scheduled_message_cancel(message=row)
 
-    assert row.campaign_group.__class__.objects.get(id=row.campaign_group_id).status == "failed"
+    assert row.campaign_group.__class__.objects.get(id=row.campaign_group_id).status == "cancelled"
     campaign = fetch(campaign)
-    assert (campaign.failed_count, campaign.status) == (1, "scheduled")
+    assert (campaign.failed_count, campaign.cancelled_count, campaign.status) == (
+        0,
+        1,
+        "scheduled",
+    )
 
 
 @pytest.mark.postgres

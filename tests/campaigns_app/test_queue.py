@@ -439,7 +439,7 @@ def test_it_moves_a_pending_retry_forward(gateway_session, gateway_sends):
     queue.queue_process_once()
     assert queue.queue_process_once().total == 0
 
-    services.scheduled_message_retry_now(message=row)
+    services.scheduled_message_send_now(message=row)
     queue.queue_process_once()
 
     assert status_of(row) == "sent"

@@ -227,8 +227,8 @@ def test_it_runs_queue_actions(logged_in_client, gateway_session, gateway_sends)
     again = logged_in_client.post(url, **HTMX)
     assert "Only pending messages can be cancelled" in again.headers["HX-Trigger"]
 
-    retry = reverse("campaigns:queue-action", args=[row.id, "retry"])
-    logged_in_client.post(retry, **HTMX)
+    restore = reverse("campaigns:queue-action", args=[row.id, "restore"])
+    logged_in_client.post(restore, **HTMX)
     assert status_of(row) == "pending"
 
 
@@ -288,7 +288,9 @@ def test_it_draws_each_rows_buttons_from_the_row_action_table(logged_in_client, 
         for button in buttons:
             assert reverse("campaigns:queue-action", args=[row.id, button.name]) in cell
             assert (f'hx-confirm="{button.confirm}"' in cell) == bool(button.confirm)
-    assert [b.name for b in row_buttons("pending")] == ["retry", "cancel"]
+    assert [b.name for b in row_buttons("pending")] == ["send-now", "cancel"]
+    assert [b.name for b in row_buttons("failed")] == ["retry"]
+    assert [b.name for b in row_buttons("cancelled")] == ["restore"]
     assert [b.name for b in row_buttons("needs_review")] == ["mark-sent", "mark-failed"]
 
 

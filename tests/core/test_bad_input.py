@@ -54,6 +54,7 @@ ENDPOINTS = [
         {"session": SESSION, "name": "Tour", "message": "Hello", "group_ids": [GROUP]},
     ),
     Endpoint("api/campaigns/<uuid:pk>/retry-failed/"),
+    Endpoint("api/campaigns/<uuid:pk>/cancel/"),
     Endpoint("api/artists/", {"name": "Band", "whatsapp_group_id": "120363000000000101"}),
     Endpoint(
         "api/artists/<uuid:pk>/",
