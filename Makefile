@@ -9,7 +9,12 @@ STAMP_RUN := $(VENV)/.installed-run-$(REQ_HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(REQ_HASH)
 
 # The embedded default for `make run`: debug, SQLite, filesystem broker, the local simulator.
+# GATEWAY_BACKEND=waha|evolution makes the simulator speak that gateway's API (SIMULATOR_DIALECT)
+# at the same base URL and post that gateway's webhooks to /api/webhooks/<backend>/.
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true} \
+	GATEWAY_BACKEND=$${GATEWAY_BACKEND:-vps} \
+	GATEWAY_URL=$${GATEWAY_URL:-http://127.0.0.1:9100} \
+	SIMULATOR_DIALECT=$${SIMULATOR_DIALECT:-$${GATEWAY_BACKEND:-vps}} \
 	WHAPI_URL=$${WHAPI_URL:-http://127.0.0.1:9100/whapi} \
 	WHAPI_TOKEN=$${WHAPI_TOKEN:-dev-whapi-token}
 
@@ -33,7 +38,7 @@ run: $(STAMP_RUN)
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  App:        http://127.0.0.1:8000/   (login printed above; Ctrl-C stops everything)"
-	@echo "  Simulator:  http://127.0.0.1:9100/_control/state"
+	@echo "  Simulator:  http://127.0.0.1:9100/_control/state   (speaks: $${GATEWAY_BACKEND:-vps})"
 	@echo ""
 	$(RUN_ENV) $(VENV)/bin/honcho -f Procfile start
 

@@ -62,6 +62,16 @@ _PHONE_PLANS = [
     ("4179", 7),
     ("3161", 7),
 ]
+# The demo sessions `manage.py seed_demo` stores (sessions_app/demo.py). The simulator knows every
+# id starting with "wa_demo" as a connected session, from its start. The old number was logged
+# out, and a gateway forgets a logged-out session: its id must not start with "wa_demo", so the
+# simulator answers 404 for it and verifying it says disconnected, as the seeded row does.
+DEMO_MAIN_SESSION_ID = "wa_demo_main"
+DEMO_OLD_SESSION_ID = "wa_old_demo"
+DEMO_OLD_SESSION_ERROR = "Logged out on the phone"
+# Before this id was fixed, the old number was seeded as "wa_demo_old" (which verified connected).
+DEMO_OLD_SESSION_FORMER_ID = "wa_demo_old"
+
 WHAPI_MEMBERS_PER_GROUP = 40
 WHAPI_PRIVACY_IDS_PER_GROUP = 2
 WHAPI_SHARED_PER_GROUP = 3

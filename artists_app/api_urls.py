@@ -17,4 +17,9 @@ urlpatterns = [
         apis.GroupMembersSyncApi.as_view(),
         name="sync-whatsapp-group-members",
     ),
+    *api_path(
+        "webhooks/whatsapp/group-participants",
+        apis.GroupParticipantsWebhookApi.as_view(),
+        name="webhook-group-participants",
+    ),
 ]

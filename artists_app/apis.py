@@ -1,19 +1,30 @@
-"""JSON API for artists, the phone lookup and the member sync (INTERFACE.md §6)."""
+"""JSON API for artists, the phone lookup and the member sync (INTERFACE.md §6), and the
+group-participants webhook that keeps the member cache live (§9)."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from artists_app import selectors, services
+from artists_app.member_events import ACTIONS, members_apply_participant_event
 from artists_app.models import Artist
+from sessions_app.models import WhatsAppSession
 from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
+from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.webhooks import WebhookRejected, WebhookResult, WebhookView
 
 ARTIST_FIELDS = [
     "id",
@@ -218,4 +229,105 @@ class GroupMembersSyncApi(OrganizationAPIView):
         )
         return Response(
             {"success": True, "task_id": str(run.pk), "status_url": status_url}, status=202
+        )
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": '"<digits>" or "<id>@lid"'},
+            {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "phone": {"type": "string"}},
+                "required": ["id"],
+            },
+        ]
+    }
+)
+class ParticipantField(serializers.Field):
+    """A participant id, or {"id", "phone"} when the gateway knows a privacy id's number."""
+
+    default_error_messages = {
+        "invalid": 'A participant id (text, at most 100 characters) or {{"id", "phone"}} expected.'
+    }
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and 0 < len(data.strip()) <= 100:
+            return data.strip()
+        if isinstance(data, dict) and set(data) <= {"id", "phone"}:
+            pid, phone = data.get("id"), data.get("phone")
+            good_id = isinstance(pid, str) and 0 < len(pid.strip()) <= 100
+            good_phone = phone is None or (isinstance(phone, str) and len(phone) <= 64)
+            if good_id and good_phone:
+                return {"id": pid.strip(), "phone": phone}
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class GroupParticipantsWebhookApi(WebhookView):
+    """`POST /api/webhooks/whatsapp/group-participants/`: someone joined, left, was promoted or
+    demoted in a group; the member cache of every artist with that group follows (§9)."""
+
+    source = "group_participants"
+
+    class InputSerializer(serializers.Serializer):
+        event = serializers.ChoiceField(choices=["group_participants"], required=False)
+        sessionId = serializers.CharField(max_length=100)
+        groupJid = serializers.CharField(max_length=100)
+        action = serializers.ChoiceField(choices=list(ACTIONS))
+        participants = serializers.ListField(
+            child=ParticipantField(), allow_empty=False, max_length=1024
+        )
+        id = serializers.CharField(max_length=200, required=False, allow_null=True)
+
+        class Meta:
+            ref_name = "GroupParticipantsWebhookInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "GroupParticipantsWebhookAnswer",
+                {
+                    "success": serializers.BooleanField(),
+                    "artists": serializers.IntegerField(),
+                    "added": serializers.IntegerField(),
+                    "updated": serializers.IntegerField(),
+                    "removed": serializers.IntegerField(),
+                    "duplicate": serializers.BooleanField(required=False),
+                },
+            ),
+            404: OpenApiResponse(description="Unknown session"),
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
+        session = (
+            WhatsAppSession.objects.filter(session_id=data["sessionId"])
+            .only("id", "organization_id")
+            .first()
+        )
+        if session is None:
+            raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        outcome = members_apply_participant_event(
+            session=session,
+            group_jid=data["groupJid"],
+            action=data["action"],
+            participants=data["participants"],
+        )
+        return WebhookResult(
+            200,
+            {
+                "success": True,
+                "artists": outcome.artists,
+                "added": outcome.added,
+                "updated": outcome.updated,
+                "removed": outcome.removed,
+            },
+            detail=f"{data['action']} in {data['groupJid']}: {outcome.detail}",
+            reference=data["groupJid"][:200],
         )

@@ -1,5 +1,7 @@
 """The member sync: fetch artists' groups from WHAPI and replace each artist's cached members.
 
+(With MEMBER_SOURCE=gateway the groups come from a connected session instead: member_source.py.)
+
 Every artist's group is fetched concurrently (threads do HTTP only, never touch the database, and
 no transaction is open while they wait); the calling thread replaces each artist's cached set in
 one short transaction as its answer arrives. A reader sees the complete old set or the complete
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from artists_app.member_source import gateway_group_fetch, gateway_sources
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
 from whatsapp_crm.phones import normalize_whatsapp_id
 from whatsapp_crm.whapi import WhapiClient, WhapiError, WhapiGroup
@@ -241,8 +244,13 @@ def _fetch_groups(
                 clients.append(existing)
         return existing
 
+    # MEMBER_SOURCE=gateway: each group through a connected session (picked here, not in threads).
+    sources = gateway_sources(artists) if settings.MEMBER_SOURCE == "gateway" else None
+
     def work(artist: Artist) -> tuple[Artist, WhapiGroup | WhapiError]:
         try:
+            if sources is not None:
+                return artist, gateway_group_fetch(sources[artist.pk], artist.whatsapp_group_id)
             return artist, whapi_group_fetch(
                 client(), artist.whatsapp_group_id, gate=gate, label=artist.name
             )

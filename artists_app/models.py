@@ -43,6 +43,11 @@ class Artist(models.Model):
     member_sync_attempted_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sync attempt, successful or not."
     )
+    # Archived artists leave the list, the lookup and the nightly sync; their cached members stay
+    # (the stale-cache cleanup skips them) until they are unarchived or deleted.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # When a group-participants webhook last changed the cached members (artists_app/member_events.py).
+    members_live_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,6 +58,10 @@ class Artist(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class ArtistWhatsAppGroupMember(models.Model):

@@ -15,6 +15,7 @@ from artists_app.services import ACTIVE_RUN_STATES, ACTIVE_RUN_WINDOW, SYNC_TASK
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.models import Organization, TaskRun
 from whatsapp_crm.phones import normalize_phone
+from whatsapp_crm.ui import ago
 
 STALE_AFTER = timedelta(hours=24)
 
@@ -47,6 +48,7 @@ def artist_lookup_by_phone(*, organization: Organization, phone: str) -> LookupR
     """The organization's artists whose cached group has this phone number, in any spelling.
 
     One indexed query (idx_whatsapp_members_phone, joined to artists); no call to WHAPI.
+    Archived artists are not answered (their cached members are kept for when they come back).
     """
     normalized = normalize_phone(phone, region=organization.effective_phone_region)
     if normalized is None:
@@ -58,7 +60,9 @@ def artist_lookup_by_phone(*, organization: Organization, phone: str) -> LookupR
         )
     rows = (
         ArtistWhatsAppGroupMember.objects.filter(
-            member_phone=normalized, artist__organization_id=organization.pk
+            member_phone=normalized,
+            artist__organization_id=organization.pk,
+            artist__archived_at=None,
         )
         .order_by("artist__name", "artist_id")
         .values_list(
@@ -71,10 +75,11 @@ def artist_lookup_by_phone(*, organization: Organization, phone: str) -> LookupR
     )
 
 
-def artist_list(*, organization: Organization) -> QuerySet[Artist]:
-    """Artists with their cached member counts (phone members and privacy ids)."""
+def artist_list(*, organization: Organization, archived: bool = False) -> QuerySet[Artist]:
+    """Artists with their cached member counts (phone members and privacy ids): the active
+    ones, or with `archived` the archived ones."""
     return (
-        Artist.objects.filter(organization=organization)
+        Artist.objects.filter(organization=organization, archived_at__isnull=not archived)
         .annotate(
             member_count=Count("group_members"),
             phoneless_count=Count("group_members", filter=Q(group_members__member_phone=None)),
@@ -111,10 +116,17 @@ def artist_members(*, artist: Artist) -> QuerySet[ArtistWhatsAppGroupMember]:
     )
 
 
+def artist_archived_count(*, organization: Organization) -> int:
+    return Artist.objects.filter(organization=organization, archived_at__isnull=False).count()
+
+
 def cache_health(*, organization: Organization, now: datetime | None = None) -> dict[str, Any]:
-    """The numbers operators used to query by hand, for one organization (3 queries)."""
+    """The numbers operators used to query by hand, for one organization (3 queries). Archived
+    artists are left out: they are not synced and not looked up."""
     now = now or timezone.now()
-    members = ArtistWhatsAppGroupMember.objects.filter(artist__organization=organization)
+    members = ArtistWhatsAppGroupMember.objects.filter(
+        artist__organization=organization, artist__archived_at=None
+    )
     member_stats = members.aggregate(
         total_members=Count("id"),
         phone_members=Count("id", filter=~Q(member_phone=None)),
@@ -123,7 +135,9 @@ def cache_health(*, organization: Organization, now: datetime | None = None) -> 
         oldest_sync=Min("last_synced_at"),
         failed_member_rows=Count("id", filter=Q(sync_status="failed")),
     )
-    with_group = Artist.objects.filter(organization=organization).exclude(whatsapp_group_id="")
+    with_group = Artist.objects.filter(organization=organization, archived_at=None).exclude(
+        whatsapp_group_id=""
+    )
     artist_stats = with_group.aggregate(
         artists_with_group=Count("id"),
         failed_syncs=Count("id", filter=Q(member_sync_status=Artist.SyncStatus.FAILED)),
@@ -137,14 +151,26 @@ def cache_health(*, organization: Organization, now: datetime | None = None) -> 
 
 
 def sync_run_latest(*, organization: Organization) -> TaskRun | None:
-    """The sync run to show: one that is queued or running, else the most recent one."""
+    """The sync run to show: one that is queued or running, else the most recent sync of all
+    artists. A finished one-artist run (adding an artist, its "Sync" button) is not shown once
+    it is over: its outcome is on the artist's row, and the card is about the full sync."""
     runs = TaskRun.objects.filter(organization=organization, kind=SYNC_TASK_KIND)
     active = (
         runs.filter(state__in=ACTIVE_RUN_STATES, updated_at__gte=timezone.now() - ACTIVE_RUN_WINDOW)
         .order_by("-created_at")
         .first()
     )
-    return active or runs.order_by("-created_at").first()
+    if active is not None:
+        return active
+    return (
+        runs.filter(Q(params__artist_id=None) | Q(params__artist_id__isnull=True))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def sync_run_is_one_artist(run: TaskRun | None) -> bool:
+    return bool(run is not None and (run.params or {}).get("artist_id"))
 
 
 def sync_run_get(*, organization: Organization, run_id: Any) -> TaskRun | None:
@@ -199,3 +225,12 @@ def _sync_run_scope(run: TaskRun, results: list[dict[str, Any]]) -> str:
         .first()
     )
     return artist.name if artist else "one artist"
+
+
+def artist_member_live_change(*, artist: Artist) -> str:
+    """ "last change 2 minutes ago (live)" when a group-participants webhook changed the artist's
+    cached members after its last full sync (artists_app/member_events.py); "" otherwise."""
+    changed = artist.members_live_changed_at
+    if changed is None or (artist.last_member_sync_at and changed <= artist.last_member_sync_at):
+        return ""
+    return f"last change {ago(changed)} (live)"

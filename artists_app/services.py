@@ -55,13 +55,49 @@ def whatsapp_group_id_normalize(value: str | None) -> str:
     return group_id
 
 
+def artist_group_id_refuse_taken(
+    *, organization: Organization, group_id: str, exclude: Artist | None = None
+) -> None:
+    """One group, one artist: refuse a group id another artist of the organization already has
+    (archived ones too: unarchiving must not make two). The error's details name that artist."""
+    if not group_id:
+        return
+    others = Artist.objects.filter(organization=organization, whatsapp_group_id=group_id)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    existing = others.order_by("created_at").first()
+    if existing is None:
+        return
+    where = " (archived)" if existing.is_archived else ""
+    raise ApplicationError(
+        f"The WhatsApp group {group_id} already belongs to {existing.name}{where}. "
+        "Open that artist instead of adding the group twice.",
+        details={
+            "whatsapp_group_id": group_id,
+            "existing_artist_id": str(existing.pk),
+            "existing_artist_name": existing.name,
+            "existing_artist_archived": existing.is_archived,
+        },
+    )
+
+
+def _organization_lock(organization: Organization) -> None:
+    """Serialize the group id check and the write for one organization (two tabs adding the same
+    group at once): the second waits, then sees the first one's artist."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+
+
 def artist_create(*, organization: Organization, name: str, whatsapp_group_id: str = "") -> Artist:
-    """Create an artist; with a group id, its member sync is queued once the row is committed."""
+    """Create an artist; with a group id, its member sync is queued once the row is committed.
+    A group id that another artist of the organization has is refused (nothing is written)."""
     name = (name or "").strip()
     if not name:
         raise ApplicationError("The artist needs a name.", details={"name": name})
     group_id = whatsapp_group_id_normalize(whatsapp_group_id)
     with transaction.atomic():
+        if group_id:
+            _organization_lock(organization)
+            artist_group_id_refuse_taken(organization=organization, group_id=group_id)
         artist = Artist.objects.create(
             organization=organization,
             name=name[:ARTIST_NAME_MAX_LENGTH],
@@ -77,7 +113,8 @@ def artist_update(
     *, artist: Artist, name: str | None = None, whatsapp_group_id: str | None = None
 ) -> Artist:
     """Rename and/or change the group. A new group id drops the old group's cached members (they
-    are not this artist's members any more) and queues a sync of the new group after commit."""
+    are not this artist's members any more) and queues a sync of the new group after commit; a
+    group id that another artist has is refused (nothing is changed)."""
     with transaction.atomic():
         artist = Artist.objects.select_for_update().get(pk=artist.pk)
         fields = ["updated_at"]
@@ -91,6 +128,11 @@ def artist_update(
         if whatsapp_group_id is not None:
             group_id = whatsapp_group_id_normalize(whatsapp_group_id)
             if group_id != artist.whatsapp_group_id:
+                if group_id:
+                    _organization_lock(artist.organization)
+                    artist_group_id_refuse_taken(
+                        organization=artist.organization, group_id=group_id, exclude=artist
+                    )
                 group_changed = True
                 ArtistWhatsAppGroupMember.objects.filter(artist_id=artist.pk).delete()
                 artist.whatsapp_group_id = group_id
@@ -108,9 +150,48 @@ def artist_update(
                     "member_sync_status",
                 ]
         artist.save(update_fields=fields)
-        if group_changed and artist.whatsapp_group_id:
+        if group_changed and artist.whatsapp_group_id and not artist.is_archived:
             group_members_sync_start(organization=artist.organization, artist=artist)
     return artist
+
+
+def artist_archive(*, artist: Artist) -> Artist:
+    """Hide the artist from the list, the lookup and the nightly sync. Its cached members stay
+    (the stale-cache cleanup skips them) until it is unarchived or deleted."""
+    with transaction.atomic():
+        artist = Artist.objects.select_for_update().get(pk=artist.pk)
+        if artist.archived_at is None:
+            artist.archived_at = timezone.now()
+            artist.save(update_fields=["archived_at", "updated_at"])
+    return artist
+
+
+def artist_unarchive(*, artist: Artist) -> Artist:
+    """Back in the list and the lookup with the members it had; with a group id, a member sync
+    is queued after commit (archived artists are not synced, so the cache is likely old)."""
+    with transaction.atomic():
+        artist = Artist.objects.select_for_update().get(pk=artist.pk)
+        if artist.archived_at is None:
+            return artist
+        artist.archived_at = None
+        artist.save(update_fields=["archived_at", "updated_at"])
+        if artist.whatsapp_group_id:
+            group_members_sync_start(organization=artist.organization, artist=artist)
+    return artist
+
+
+def artist_delete(*, artist: Artist) -> int:
+    """Delete the artist and its cached members; returns how many members went with it.
+
+    The row is locked first, so a member sync writing this artist's set finishes before (and a
+    later one finds the artist gone and skips it)."""
+    with transaction.atomic():
+        locked = Artist.objects.select_for_update().filter(pk=artist.pk).first()
+        if locked is None:
+            return 0
+        members, _ = ArtistWhatsAppGroupMember.objects.filter(artist_id=locked.pk).delete()
+        locked.delete()
+    return members
 
 
 # --- task runs ---------------------------------------------------------------------------------
@@ -171,7 +252,10 @@ def _task_run_update(task_run_id: UUID | str, **fields: Any) -> int:
 
 
 def _artists_with_group(organization: Organization) -> QuerySet[Artist]:
-    return Artist.objects.filter(organization=organization).exclude(whatsapp_group_id="")
+    """The artists a sync fetches: with a group id, not archived."""
+    return Artist.objects.filter(organization=organization, archived_at=None).exclude(
+        whatsapp_group_id=""
+    )
 
 
 def group_members_sync_start(
@@ -189,6 +273,11 @@ def group_members_sync_start(
         if not artist.whatsapp_group_id:
             raise ApplicationError(
                 f"{artist.name} has no WhatsApp group id, so there are no members to sync.",
+                details={"artist_id": str(artist.pk)},
+            )
+        if artist.is_archived:
+            raise ApplicationError(
+                f"{artist.name} is archived, so its members are not synced. Unarchive it first.",
                 details={"artist_id": str(artist.pk)},
             )
         total = 1
@@ -283,10 +372,13 @@ def group_members_cleanup_stale(*, days: int = 7) -> int:
     """Delete cached members not synced for `days` days; returns how many.
 
     Same rule as the Postgres function cleanup_stale_whatsapp_cache(). An artist's members share
-    one last_synced_at, so a whole set goes at once, never part of it.
+    one last_synced_at, so a whole set goes at once, never part of it. Archived artists' members
+    are kept: they are not synced while archived, and come back when the artist is unarchived.
     """
     if days < 1:
         raise ApplicationError("Keep at least 1 day of cache.", details={"days": days})
     cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = ArtistWhatsAppGroupMember.objects.filter(last_synced_at__lt=cutoff).delete()
+    deleted, _ = ArtistWhatsAppGroupMember.objects.filter(
+        last_synced_at__lt=cutoff, artist__archived_at=None
+    ).delete()
     return deleted

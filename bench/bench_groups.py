@@ -25,11 +25,11 @@ def _naive_sync(session) -> tuple[float, float, int]:
     """The old way: fetch, then one update_or_create per group (each its own transaction)."""
     from django.utils import timezone
 
+    from gateways_app.clients import gateway_for
     from groups_app.models import WhatsAppGroup
-    from whatsapp_crm.gateway import get_gateway
 
     started = time.perf_counter()
-    groups = get_gateway().list_groups(session.session_id)
+    groups = gateway_for(session).list_groups(session.session_id)
     fetched = time.perf_counter()
     now = timezone.now()
     seen = set()

@@ -38,10 +38,10 @@ def naive_send_row(row_id: str) -> None:
     from django.utils import timezone
 
     from campaigns_app.models import ScheduledWhatsAppMessage
-    from whatsapp_crm.gateway import get_gateway
+    from gateways_app.clients import gateway_for
 
     row = ScheduledWhatsAppMessage.objects.select_related("session").get(id=row_id)
-    message_id = get_gateway().send_message(
+    message_id = gateway_for(row.session).send_message(
         session_id=row.session.session_id,
         to=row.recipient_jid,
         message=row.message,

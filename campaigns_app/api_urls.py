@@ -32,4 +32,9 @@ urlpatterns = [
         apis.MessageErrorWebhookApi.as_view(),
         name="webhook-message-error",
     ),
+    *api_path(
+        "webhooks/whatsapp/message-ack",
+        apis.MessageAckWebhookApi.as_view(),
+        name="webhook-message-ack",
+    ),
 ]

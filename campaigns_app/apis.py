@@ -1,4 +1,5 @@
-"""JSON API (INTERFACE.md §6) and the message-error webhook (§5) of the queue and campaigns."""
+"""JSON API (INTERFACE.md §6) and the message-error (§5) and message-ack (§8) webhooks of the
+queue and campaigns."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from campaigns_app.models import (
     NotificationCampaignGroup,
     ScheduledWhatsAppMessage,
 )
+from sessions_app.apis import EventTimestampField
+from sessions_app.models import WhatsAppSession
 from sessions_app.selectors import session_get
 from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
 from whatsapp_crm.models import WebhookEvent
@@ -55,6 +58,10 @@ class ScheduledMessageOutputSerializer(serializers.ModelSerializer):
             "vps_error",
             "message_id",
             "sent_at",
+            "delivered_count",
+            "read_count",
+            "delivered_at",
+            "read_at",
             "next_attempt_at",
             "client_message_id",
             "campaign_group_id",
@@ -79,6 +86,10 @@ class CampaignGroupOutputSerializer(serializers.ModelSerializer):
             "message_id",
             "error_message",
             "sent_at",
+            "delivered_count",
+            "read_count",
+            "delivered_at",
+            "read_at",
         ]
 
 
@@ -102,6 +113,8 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "sent_count",
             "failed_count",
             "cancelled_count",
+            "delivered_count",
+            "read_count",
             "scheduled_for",
             "created_at",
             "finished_at",
@@ -323,6 +336,11 @@ class MessageErrorWebhookApi(WebhookView):
         )
         if outcome.kind == "unknown_session":
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        return self.answer(outcome, data["messageId"])
+
+    @staticmethod
+    def answer(outcome: queue.MessageErrorOutcome, message_id: str) -> WebhookResult:
+        """The answer to a message error (this webhook, and an `error` message ack)."""
         if outcome.kind == "pending":
             # The webhook beat the worker's commit: kept, applied when the send is recorded.
             return WebhookResult(
@@ -330,7 +348,7 @@ class MessageErrorWebhookApi(WebhookView):
                 {"success": True, "matched": False},
                 outcome=WebhookEvent.Outcome.PENDING,
                 detail=outcome.detail,
-                reference=data["messageId"],
+                reference=message_id,
             )
         return WebhookResult(
             200,
@@ -341,5 +359,113 @@ class MessageErrorWebhookApi(WebhookView):
                 "scheduled_message_id": str(outcome.row_id),
             },
             detail=outcome.detail,
-            reference=data["messageId"],
+            reference=message_id,
+        )
+
+
+class MessageAckWebhookApi(WebhookView):
+    """`POST /api/webhooks/whatsapp/message-ack/`: what WhatsApp did with a sent message
+    (INTERFACE §8). `server` changes nothing; `delivered` / `read` / `played` are receipts of
+    one participant (queue/receipts.py); `error` is a message error (sent → failed)."""
+
+    source = queue.MESSAGE_ACK_SOURCE
+
+    class InputSerializer(serializers.Serializer):
+        event = serializers.ChoiceField(choices=["message_ack"], required=False)
+        sessionId = serializers.CharField(max_length=100)
+        messageId = serializers.CharField(max_length=200)
+        ack = serializers.ChoiceField(choices=list(queue.ACKS))
+        # The group member the receipt is about; absent for a message to one person.
+        participant = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, allow_null=True
+        )
+        errorCode = serializers.CharField(max_length=20, required=False, default="")
+        errorMessage = serializers.CharField(
+            max_length=2000, required=False, allow_blank=True, default=""
+        )
+        clientMessageId = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, allow_null=True
+        )
+        # When WhatsApp reported it (epoch seconds or ms, or ISO 8601); default: now.
+        timestamp = EventTimestampField(required=False, allow_null=True)
+        id = serializers.CharField(max_length=200, required=False, allow_null=True)
+
+        class Meta:
+            ref_name = "MessageAckWebhookInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "MessageAckWebhookAnswer",
+                {
+                    "success": serializers.BooleanField(),
+                    "matched": serializers.BooleanField(),
+                    "changed": serializers.BooleanField(required=False),
+                    "duplicate": serializers.BooleanField(required=False),
+                    "scheduled_message_id": serializers.UUIDField(required=False),
+                    "delivered_count": serializers.IntegerField(required=False),
+                    "read_count": serializers.IntegerField(required=False),
+                },
+            ),
+            202: OpenApiResponse(description="Send not recorded yet: kept, applied later"),
+            404: OpenApiResponse(description="Unknown session"),
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
+        message_id = data["messageId"]
+        session = (
+            WhatsAppSession.objects.filter(session_id=data["sessionId"])
+            .only("id", "organization_id")
+            .first()
+        )
+        if session is None:
+            raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        ack = data["ack"]
+        if ack == "server":
+            # WhatsApp has it: "sent" already says so.
+            return WebhookResult(
+                200, {"success": True, "changed": False}, detail="server ack", reference=message_id
+            )
+        if ack == "error":
+            return MessageErrorWebhookApi.answer(
+                queue.message_error_apply(
+                    session_key=data["sessionId"],
+                    message_id=message_id,
+                    error_code=data.get("errorCode") or "",
+                    error_message=data.get("errorMessage") or "",
+                    client_message_id=data.get("clientMessageId") or "",
+                ),
+                message_id,
+            )
+        outcome = queue.receipt_record(
+            session=session,
+            message_id=message_id,
+            participant=data.get("participant"),
+            status=ack,
+            at=data.get("timestamp"),
+        )
+        if outcome.kind == "pending":
+            return WebhookResult(
+                202,
+                {"success": True, "matched": False},
+                outcome=WebhookEvent.Outcome.PENDING,
+                detail=outcome.detail,
+                reference=message_id,
+            )
+        return WebhookResult(
+            200,
+            {
+                "success": True,
+                "matched": True,
+                "changed": outcome.kind == "applied",
+                "scheduled_message_id": str(outcome.row_id),
+                "delivered_count": outcome.delivered_count,
+                "read_count": outcome.read_count,
+            },
+            detail=outcome.detail,
+            reference=message_id,
         )

@@ -9,11 +9,12 @@ error. The services still decide everything else (community parents, inactive gr
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from groups_app.models import WhatsAppGroup
 from sessions_app.models import WhatsAppSession
@@ -30,6 +31,9 @@ TEXT_LIMITS = {
     "recipient_jid": RECIPIENT_JID_MAX_LENGTH,
 }
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+# `datetime-local` inputs have minute precision: a time is "in the past" once its whole minute
+# has passed (10:30 typed at 10:30:45 is now, not the past).
+PAST_GRACE = timedelta(minutes=1)
 
 
 def _text_errors(what: str, *, required: str | None = None) -> dict[str, str]:
@@ -79,7 +83,9 @@ class GroupChoiceField(forms.ModelMultipleChoiceField):
 
 
 class _ScheduleForm(forms.Form):
-    """Session, and when to send: "now", or "later" at a `datetime-local` moment (app time zone)."""
+    """Session, and when to send: "now", or "later" at a `datetime-local` moment (the current
+    time zone). A "later" time that has already passed is refused (`past_time`), until the person
+    ticks "send now instead" (`send_now_instead`): then it is sent now."""
 
     session = SessionChoiceField(
         queryset=WhatsAppSession.objects.none(),
@@ -92,10 +98,12 @@ class _ScheduleForm(forms.Form):
     scheduled_for = forms.CharField(
         required=False, error_messages=_text_errors("The date and time")
     )
+    send_now_instead = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._choices("session", WhatsAppSession.objects.filter(organization=organization))
+        self.past_time = False  # the refused time had passed: the page offers "send now instead"
 
     def _choices(self, name: str, queryset: QuerySet) -> None:
         field = self.fields[name]
@@ -106,7 +114,18 @@ class _ScheduleForm(forms.Form):
         data = super().clean()
         data["send_at"] = None
         if data.get("when") == "later" and "scheduled_for" in data:
-            data["send_at"] = self._send_at(data["scheduled_for"])
+            send_at = self._send_at(data["scheduled_for"])
+            if send_at is not None and send_at + PAST_GRACE <= timezone.now():
+                if data.get("send_now_instead"):
+                    send_at = None  # confirmed: now
+                else:
+                    self.past_time = True
+                    self.add_error(
+                        "scheduled_for",
+                        f"{send_at:%Y-%m-%d %H:%M} ({timezone.get_current_timezone_name()}) has "
+                        "already passed. Pick a later time, or tick “Send now instead”.",
+                    )
+            data["send_at"] = send_at
         return data
 
     def _send_at(self, value: str) -> datetime | None:
@@ -159,6 +178,9 @@ class CampaignForm(_ScheduleForm):
 
 
 class QueueMessageForm(_ScheduleForm):
+    """One message to one recipient: a JID typed, or a group picked in the page's group picker
+    (`recipient_group`, the group's JID; a typed JID wins)."""
+
     recipient_jid = forms.CharField(
         max_length=RECIPIENT_JID_MAX_LENGTH,
         error_messages=_text_errors(
@@ -173,3 +195,11 @@ class QueueMessageForm(_ScheduleForm):
     )
 
     field_order = ["session", "recipient_jid", "message", "when", "scheduled_for"]
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        if data is not None and not (data.get("recipient_jid") or "").strip():
+            picked = data.get("recipient_group")
+            if picked:
+                data = data.copy()
+                data["recipient_jid"] = picked
+        super().__init__(data, *args, **kwargs)

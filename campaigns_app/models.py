@@ -46,6 +46,9 @@ class NotificationCampaign(models.Model):
     failed_count = models.PositiveIntegerField(default=0)
     # Groups staff cancelled before they were sent: neither sent nor failed.
     cancelled_count = models.PositiveIntegerField(default=0)
+    # Delivery receipts (INTERFACE §8): the sums of its groups' counts.
+    delivered_count = models.PositiveIntegerField(default=0)
+    read_count = models.PositiveIntegerField(default=0)
     scheduled_for = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -106,6 +109,11 @@ class NotificationCampaignGroup(models.Model):
     message_id = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Delivery receipts of its queue row's message, mirrored (campaigns_app/queue/receipts.py).
+    delivered_count = models.PositiveIntegerField(default=0)
+    read_count = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -157,6 +165,12 @@ class ScheduledWhatsAppMessage(models.Model):
     vps_error = models.TextField(blank=True)
     message_id = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Delivery receipts (INTERFACE §8): distinct participants that received / read the message
+    # (read implies delivered) and the first such receipt. Never change `status`.
+    delivered_count = models.PositiveIntegerField(default=0)
+    read_count = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
 
     # --- mechanism (docs/reliability.md) ---------------------------------------------------------
     # Sent as clientMessageId; the same for every attempt of this row, new on a manual re-send.
@@ -245,3 +259,37 @@ class QueueSessionState(models.Model):
 
     def __str__(self) -> str:
         return f"queue state of {self.session_id}"
+
+
+class WhatsAppMessageReceipt(models.Model):
+    """What WhatsApp reported for one participant of one sent message (INTERFACE §8).
+
+    One row per (message, participant, status): a replayed ack inserts nothing. Rows are written
+    even before the send is recorded (the ack beat the worker): the queue row's counts are
+    computed from these rows when it is (campaigns_app/queue/receipts.py).
+    """
+
+    class Status(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        PLAYED = "played", "Played"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=200)
+    # The participant's phone digits (or "<id>@lid"); "" for a message to one person.
+    participant = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        db_table = "whatsapp_message_receipts"
+        verbose_name = "message receipt"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id", "participant", "status"],
+                name="whatsapp_message_receipts_message_participant_status_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.participant or '-'} {self.status}"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from campaigns_app.models import (
     NotificationCampaign,
     NotificationCampaignGroup,
+    QueueSessionState,
     ScheduledWhatsAppMessage,
 )
 from campaigns_app.queue.errors import LateError, late_errors_for
@@ -161,3 +167,162 @@ def queue_late_errors(*, rows: list[ScheduledWhatsAppMessage]) -> dict[Any, Late
     """What WhatsApp reported for needs_review rows whose send was never recorded, by row id
     (rules: campaigns_app/queue/errors.py): shown on the row, asked about by "Mark sent"."""
     return late_errors_for(rows=rows)
+
+
+# --- forms that help (issue 14) -----------------------------------------------------------------
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 group", "2 groups"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def duration_text(seconds: float) -> str:
+    """ "15 s", "2 min 30 s", "1 h 5 min" (static/campaigns_app/forms.js says it the same way)."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def send_rate_per_minute() -> int:
+    """The queue's pace per session (QUEUE_SESSION_RATE_PER_MINUTE, queue/claim.py); 0 = none."""
+    return max(int(settings.QUEUE_SESSION_RATE_PER_MINUTE), 0)
+
+
+def send_time_estimate(*, groups: int) -> str:
+    """How long sending to `groups` groups takes at the session's pace: "5 groups at 20/min ≈
+    15 s". One send slot per group (60 / rate seconds each), as the queue hands them out."""
+    rate = send_rate_per_minute()
+    if not rate:
+        return f"{plural(groups, 'group')}, no rate limit"
+    return f"{plural(groups, 'group')} at {rate}/min ≈ {duration_text(groups * 60 / rate)}"
+
+
+def campaign_duplicate_data(*, organization: Organization, pk: Any) -> dict[str, Any] | None:
+    """The new-campaign form's values copied from an earlier campaign ("Duplicate"): its
+    session, name, message and the groups it went to that can still receive messages."""
+    campaign = campaign_list(organization=organization).filter(pk=_uuid_or_none(pk)).first()
+    if campaign is None:
+        return None
+    sendable = set(
+        sendable_groups(organization=organization, session=campaign.session).values_list(
+            "id", flat=True
+        )
+    )
+    group_ids = [
+        str(group_id)
+        for group_id in campaign.groups.values_list("group_id", flat=True)
+        if group_id in sendable
+    ]
+    return {
+        "session": str(campaign.session_id),
+        "name": campaign.name,
+        "message": campaign.message,
+        "group_ids": group_ids,
+        "duplicate_of": campaign,
+        "dropped_groups": campaign.total_groups - len(group_ids),
+    }
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- the queue page: a page of rows, search, and a cheap poll ----------------------------------
+
+QUEUE_PER_PAGE_CHOICES = (25, 50)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = ""
+    q: str = ""
+    page: int = 1
+    per_page: int = QUEUE_PER_PAGE_CHOICES[0]
+
+
+def _recipient_name() -> Subquery:
+    """The stored group name of the row's recipient on its session (unique (session, jid))."""
+    return Subquery(
+        WhatsAppGroup.objects.filter(
+            session_id=OuterRef("session_id"), group_jid=OuterRef("recipient_jid")
+        ).values("group_name")[:1]
+    )
+
+
+def queue_search(
+    *, organization: Organization, status: str = "", q: str = ""
+) -> QuerySet[ScheduledWhatsAppMessage]:
+    """Queue rows, newest first, with `recipient_name`; `q` matches the message text, the
+    recipient's group name (or JID) and the campaign's name, case-insensitively."""
+    qs = scheduled_message_list(organization=organization, status=status or None).annotate(
+        recipient_name=_recipient_name()
+    )
+    q = q.strip()
+    if q:
+        named = WhatsAppGroup.objects.filter(
+            session_id=OuterRef("session_id"),
+            group_jid=OuterRef("recipient_jid"),
+            group_name__icontains=q,
+        )
+        qs = qs.filter(
+            Q(message__icontains=q)
+            | Q(recipient_jid__icontains=q)
+            | Q(campaign_group__campaign__name__icontains=q)
+            | Exists(named)
+        )
+    return qs
+
+
+def queue_page(*, organization: Organization, filters: QueueFilters) -> Page:
+    """One page of `queue_search` (a page number past the end gives the last page)."""
+    paginator = Paginator(
+        queue_search(organization=organization, status=filters.status, q=filters.q),
+        filters.per_page,
+    )
+    return paginator.get_page(filters.page)
+
+
+def queue_fingerprint(*, organization: Organization) -> str:
+    """A short token that changes whenever the organization's queue does: a row added, any row
+    write (every queue write sets updated_at), a gateway outage starting or ending. The queue
+    page polls it (2 queries, an answer of no body) and reloads its table only when it moved."""
+    rows = ScheduledWhatsAppMessage.objects.filter(organization=organization).aggregate(
+        n=Count("id"), last=Max("updated_at")
+    )
+    outages = QueueSessionState.objects.filter(
+        session__organization=organization, unreachable_since__isnull=False
+    ).aggregate(n=Count("session_id"), since=Max("unreachable_since"))
+    raw = f"{rows['n']}|{rows['last']}|{outages['n']}|{outages['since']}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+# Receipts (reads above all) keep arriving after the last send; the campaign page keeps polling
+# for them this long after it, then stops (a reload shows later ones).
+RECEIPT_WATCH_SECONDS = 15 * 60
+
+
+def campaign_watches_receipts(*, campaign: NotificationCampaign, groups: list) -> bool:
+    """A finished campaign whose last send is recent: delivery receipts may still arrive."""
+    if not campaign.is_final:
+        return False
+    recent = timezone.now().timestamp() - RECEIPT_WATCH_SECONDS
+    return any(g.sent_at and g.sent_at.timestamp() > recent for g in groups)
+
+
+def campaign_group_members(*, groups: list) -> dict[Any, int]:
+    """Members of each campaign group's WhatsApp group (as last synced), by campaign group id."""
+    counts = dict(
+        WhatsAppGroup.objects.filter(id__in={g.group_id for g in groups if g.group_id}).values_list(
+            "id", "participant_count"
+        )
+    )
+    return {g.id: counts[g.group_id] for g in groups if counts.get(g.group_id)}

@@ -1,7 +1,9 @@
-"""Pages: campaigns (list, new, detail with live progress) and the queue.
+"""Pages: campaigns (list, new or duplicated, detail with live progress, results CSV) and the
+queue (a page of rows with search, a cheap change poll).
 
 Page POSTs go through `campaigns_app.forms` (the API's limits); the queue-row buttons and their
-POSTs come from `campaigns_app.row_actions` (the table the admin uses too)."""
+POSTs come from `campaigns_app.row_actions` (the table the admin uses too). The forms' helpers
+(group search, character count, preview, send-time estimate) are static/campaigns_app/forms.js."""
 
 from __future__ import annotations
 
@@ -19,22 +21,56 @@ from campaigns_app import forms, selectors, services
 from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
 from campaigns_app.row_actions import row_action_get, row_buttons
 from sessions_app.models import WhatsAppSession
+from whatsapp_crm.csv_export import csv_filename, csv_response
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.roles import Role, role_required
 from whatsapp_crm.tenancy import organization_required
-from whatsapp_crm.ui import Level, toast
+from whatsapp_crm.ui import Level, client_event, toast
 
 QueueStatus = ScheduledWhatsAppMessage.Status
-QUEUE_PAGE_SIZE = 200
+# Quiet queue page: it still asks every 10 s whether anything changed (an answer of no body).
+QUEUE_POLL_ACTIVE = "2s"
+QUEUE_POLL_QUIET = "10s"
 
 
 def _form_context() -> dict[str, Any]:
+    now = timezone.localtime()
     return {
-        "now_local": timezone.localtime().strftime(forms.DATETIME_LOCAL),
+        "now_local": now.strftime(forms.DATETIME_LOCAL),
+        "now_local_seconds": now.strftime("%Y-%m-%dT%H:%M:%S"),
+        "now_epoch_ms": int(now.timestamp() * 1000),
         "timezone_name": timezone.get_current_timezone_name(),
         "limits": forms.TEXT_LIMITS,
+        "rate_per_minute": selectors.send_rate_per_minute(),
     }
+
+
+def _group_picker_context(
+    request: HtmxHttpRequest, session: WhatsAppSession | None, selected: set[str]
+) -> dict[str, Any]:
+    picker = (
+        selectors.campaign_group_choices(organization=request.organization, session=session)
+        if session
+        else {"groups": [], "community_parents": []}
+    )
+    picked = [g for g in picker["groups"] if str(g.pk) in selected]
+    return {
+        **picker,
+        "session": session,
+        "selected": selected,
+        "picked_count": len(picked),
+        "estimate": selectors.send_time_estimate(groups=len(picked)),
+    }
+
+
+def _session_pick(sessions: list[WhatsAppSession], picked: Any) -> WhatsAppSession | None:
+    """The session asked for, else the first connected one, else the first one."""
+    session = next((s for s in sessions if str(s.pk) == str(picked or "")), None)
+    if session is None:
+        connected = [s for s in sessions if s.status == WhatsAppSession.Status.CONNECTED]
+        session = connected[0] if connected else (sessions[0] if sessions else None)
+    return session
 
 
 def _submitted(post: QueryDict, names: list[str]) -> dict[str, Any]:
@@ -53,35 +89,38 @@ def campaigns_page(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _new_campaign_context(
-    request: HtmxHttpRequest, *, data: dict[str, Any], errors: list[str] | None = None
+    request: HtmxHttpRequest,
+    *,
+    data: dict[str, Any],
+    errors: list[str] | None = None,
+    past_time: bool = False,
 ) -> dict[str, Any]:
     sessions = selectors.session_choices(organization=request.organization)
-    picked = str(data.get("session") or "")
-    session = next((s for s in sessions if str(s.pk) == picked), None)
-    if session is None:
-        connected = [s for s in sessions if s.status == WhatsAppSession.Status.CONNECTED]
-        session = connected[0] if connected else None
-    picker = (
-        selectors.campaign_group_choices(organization=request.organization, session=session)
-        if session
-        else {"groups": [], "community_parents": []}
-    )
+    session = _session_pick(sessions, data.get("session"))
     return {
         "sessions": sessions,
-        "session": session,
         "data": data,
-        "selected": set(data.get("group_ids", [])),
         "errors": errors or [],
+        "past_time": past_time,
         **_form_context(),
-        **picker,
+        **_group_picker_context(request, session, set(data.get("group_ids", []))),
     }
 
 
 @require_http_methods(["GET", "POST"])
 @organization_required
 def campaign_new(request: HtmxHttpRequest) -> HttpResponse:
+    """GET `?from=<campaign id>` fills the form from an earlier campaign ("Duplicate")."""
     if request.method == "GET":
-        context = _new_campaign_context(request, data={"session": request.GET.get("session")})
+        data: dict[str, Any] = {"session": request.GET.get("session")}
+        if request.GET.get("from"):
+            copied = selectors.campaign_duplicate_data(
+                organization=request.organization, pk=request.GET["from"]
+            )
+            if copied is None:
+                raise Http404("No such campaign.")
+            data = copied
+        context = _new_campaign_context(request, data=data)
         return render(request, "campaigns_app/campaign_new_page.html", context)
 
     form = forms.CampaignForm(request.POST, organization=request.organization)
@@ -100,21 +139,28 @@ def campaign_new(request: HtmxHttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(
-                request, f"Campaign “{campaign.name}” created: {campaign.total_groups} groups."
+            text = f"Campaign “{campaign.name}” created: " + selectors.send_time_estimate(
+                groups=campaign.total_groups
             )
+            messages.success(request, text + ".")
             return redirect("campaigns:detail", pk=campaign.pk)
     typed = _submitted(request.POST, ["session", "name", "message", "when", "scheduled_for"])
     typed["group_ids"] = request.POST.getlist("group_ids")
-    context = _new_campaign_context(request, data=typed, errors=forms.error_messages(form))
+    context = _new_campaign_context(
+        request, data=typed, errors=forms.error_messages(form), past_time=form.past_time
+    )
     return render(request, "campaigns_app/campaign_new_page.html", context, status=400)
 
 
 @require_GET
 @organization_required
 def campaign_group_picker(request: HtmxHttpRequest) -> HttpResponse:
-    """The group checkboxes for the session picked in the new-campaign form (htmx)."""
-    context = _new_campaign_context(request, data={"session": request.GET.get("session")})
+    """The group picker for the session picked in a form (htmx): checkboxes for a campaign, or
+    with `?mode=single` one recipient for the queue page's schedule form."""
+    sessions = selectors.session_choices(organization=request.organization)
+    session = _session_pick(sessions, request.GET.get("session"))
+    context = _group_picker_context(request, session, set())
+    context["single"] = request.GET.get("mode") == "single"
     return render(request, "campaigns_app/_campaign_group_picker.html", context)
 
 
@@ -134,6 +180,22 @@ def _progress_context(campaign: NotificationCampaign) -> dict[str, Any]:
 def campaign_detail(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
     campaign = selectors.campaign_get(organization=request.organization, pk=pk)
     return render(request, "campaigns_app/campaign_detail_page.html", _progress_context(campaign))
+
+
+@require_GET
+@organization_required
+def campaign_results_csv(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
+    """Each group's result as a spreadsheet-safe CSV download (times in the current zone)."""
+    campaign = selectors.campaign_get(organization=request.organization, pk=pk)
+    rows = (
+        (g.group_name, g.group_jid, g.status, g.sent_at, g.message_id, g.error_message)
+        for g in selectors.campaign_groups(campaign=campaign)
+    )
+    return csv_response(
+        filename=csv_filename(campaign.name, "results"),
+        header=["group_name", "group_jid", "status", "sent_at", "message_id", "error"],
+        rows=rows,
+    )
 
 
 @require_GET
@@ -190,46 +252,111 @@ def campaign_cancel(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
 # --- queue -------------------------------------------------------------------------------------
 
 
-def _status_filter(request: HtmxHttpRequest) -> str:
+def _queue_filters(request: HtmxHttpRequest) -> selectors.QueueFilters:
+    """Status, search, page and page size from the query string (or the old `status_filter`
+    POST field); anything unknown falls back to the default."""
     status = request.GET.get("status") or request.POST.get("status_filter") or ""
-    return status if status in QueueStatus.values else ""
+    try:
+        page = max(int(request.GET.get("page") or 1), 1)
+    except ValueError:
+        page = 1
+    try:
+        per_page = int(request.GET.get("per_page") or 0)
+    except ValueError:
+        per_page = 0
+    return selectors.QueueFilters(
+        status=status if status in QueueStatus.values else "",
+        q=(request.GET.get("q") or "").replace("\x00", "")[:100].strip(),
+        page=min(page, 1_000_000),
+        per_page=per_page
+        if per_page in selectors.QUEUE_PER_PAGE_CHOICES
+        else selectors.QUEUE_PER_PAGE_CHOICES[0],
+    )
+
+
+def _query(filters: selectors.QueueFilters, **changes: Any) -> str:
+    """The query string of the queue page for these filters (defaults left out)."""
+    values = {
+        "status": filters.status,
+        "q": filters.q,
+        "page": filters.page,
+        "per_page": filters.per_page,
+        **changes,
+    }
+    query = QueryDict(mutable=True)
+    for name, value in values.items():
+        if name == "page" and value == 1:
+            continue
+        if name == "per_page" and value == selectors.QUEUE_PER_PAGE_CHOICES[0]:
+            continue
+        if value:
+            query[name] = str(value)
+    return query.urlencode()
 
 
 def _queue_context(request: HtmxHttpRequest, *, swap_outages: bool = True) -> dict[str, Any]:
     """The table, and the outage banner (swapped out of band by the table's htmx answers)."""
-    status = _status_filter(request)
-    rows = list(
-        selectors.scheduled_message_list(organization=request.organization, status=status or None)[
-            :QUEUE_PAGE_SIZE
-        ]
+    filters = _queue_filters(request)
+    page = selectors.queue_page(organization=request.organization, filters=filters)
+    rows = list(page.object_list)
+    filters = selectors.QueueFilters(
+        status=filters.status, q=filters.q, page=page.number, per_page=filters.per_page
     )
     counts = selectors.queue_status_counts(organization=request.organization)
     late_errors = selectors.queue_late_errors(rows=rows)
     table = []
     for row in rows:
         late_error = late_errors[row.id].text if row.id in late_errors else ""
+        # The group's name on the session, else the one its campaign stored; JIDs of people
+        # (…@s.whatsapp.net) have none.
+        row.display_name = row.recipient_name or (
+            row.campaign_group.group_name if row.campaign_group_id else ""
+        )
         table.append((row, row_buttons(row.status, late_error=late_error), late_error))
+    active = selectors.queue_is_active(rows=rows)
     return {
         "rows": rows,
         "table": table,
+        "page": page,
+        "filters": filters,
+        "query": _query(filters),
+        "query_without_status": _query(filters, status="", page=1),
+        "query_prev": _query(filters, page=page.number - 1) if page.has_previous() else None,
+        "query_next": _query(filters, page=page.number + 1) if page.has_next() else None,
+        "per_page_choices": [
+            (n, _query(filters, per_page=n, page=1)) for n in selectors.QUEUE_PER_PAGE_CHOICES
+        ],
         "outages": selectors.queue_outages(organization=request.organization),
         "swap_outages": swap_outages,
-        "status": status,
-        "statuses": [(value, label, counts[value]) for value, label in QueueStatus.choices],
-        "polling": selectors.queue_is_active(rows=rows),
-        "page_size": QUEUE_PAGE_SIZE,
+        "status": filters.status,
+        "statuses": [
+            (value, label, counts[value], _query(filters, status=value, page=1))
+            for value, label in QueueStatus.choices
+        ],
+        "polling": active,
+        "poll_every": QUEUE_POLL_ACTIVE if active else QUEUE_POLL_QUIET,
+        "fingerprint": selectors.queue_fingerprint(organization=request.organization),
     }
 
 
 def _queue_page_context(
-    request: HtmxHttpRequest, *, data: dict[str, Any], errors: list[str] | None = None
+    request: HtmxHttpRequest,
+    *,
+    data: dict[str, Any],
+    errors: list[str] | None = None,
+    past_time: bool = False,
 ) -> dict[str, Any]:
+    sessions = selectors.session_choices(organization=request.organization)
+    session = _session_pick(sessions, data.get("session"))
     return {
         **_queue_context(request, swap_outages=False),
         **_form_context(),
-        "sessions": selectors.session_choices(organization=request.organization),
+        **_group_picker_context(request, session, set()),
+        "single": True,
+        "sessions": sessions,
         "data": data,
         "errors": errors or [],
+        "past_time": past_time,
     }
 
 
@@ -244,6 +371,17 @@ def queue_page(request: HtmxHttpRequest) -> HttpResponse:
 @organization_required
 def queue_table(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "campaigns_app/_queue_table.html", _queue_context(request))
+
+
+@require_GET
+@organization_required
+def queue_poll(request: HtmxHttpRequest) -> HttpResponse:
+    """Has the queue changed since the table was drawn (`?v=<fingerprint>`)? 204 with no body
+    either way; when it has, the `queueChanged` client event makes the table reload itself."""
+    response = HttpResponse(status=204)
+    if request.GET.get("v") != selectors.queue_fingerprint(organization=request.organization):
+        client_event(response, "queueChanged")
+    return response
 
 
 @require_POST
@@ -274,7 +412,7 @@ def queue_create(request: HtmxHttpRequest) -> HttpResponse:
     typed = _submitted(
         request.POST, ["session", "recipient_jid", "message", "when", "scheduled_for"]
     )
-    context = _queue_page_context(request, data=typed, errors=errors)
+    context = _queue_page_context(request, data=typed, errors=errors, past_time=form.past_time)
     return render(request, "campaigns_app/queue_page.html", context, status=400)
 
 
@@ -295,6 +433,5 @@ def queue_action(request: HtmxHttpRequest, pk: Any, action: str) -> HttpResponse
         response = render(request, "campaigns_app/_queue_table.html", _queue_context(request))
         return toast(response, text, level)
     (messages.success if level == "success" else messages.error)(request, text)
-    status = _status_filter(request)
-    url = reverse("campaigns:queue") + (f"?status={status}" if status else "")
-    return redirect(url)
+    query = _query(_queue_filters(request))
+    return redirect(reverse("campaigns:queue") + (f"?{query}" if query else ""))

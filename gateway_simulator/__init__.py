@@ -7,12 +7,19 @@ data survives restarts, and every awkward behaviour of the real services can be 
 through `/_control/...` endpoints or the matching methods: disconnects, late 420 errors,
 failures, timeouts, resets, rate limits.
 
-- `state.py`   what it remembers (sessions, groups, failures, sends, the request log) and the rules
-- `routes.py`  requests to answers: the gateway, WHAPI and the /_control endpoints
+It speaks one gateway API at a time (its dialect): our protocol (default), WAHA or Evolution
+API, each a translation over the same state, with that gateway's webhooks.
+
+- `state.py`   what it remembers (sessions, groups, sends) and the rules; it emits neutral events
+- `observe.py` failure rules, the request log, WHAPI's switches
+- `base.py`    Request/Response/Webhook and the `Dialect` base; `dialect_vps.py`,
+               `dialect_waha.py` (+ `waha_shapes.py`), `dialect_evolution.py`; `dialects.py`
+- `routes.py`  requests to answers: WHAPI and the /_control endpoints, the rest to the dialect
 - `server.py`  the threaded HTTP server, the webhook sender, `GatewaySimulator` start/stop
 
 Standard library only, no Django, and nothing from the apps: the project reaches it only through
-`python manage.py run_gateway_simulator` and the tests. See docs/gateway-simulator.md.
+`python manage.py run_gateway_simulator` (or `python -m gateway_simulator`) and the tests. See
+docs/gateway-simulator.md.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ thread that posts webhooks back to the CRM (INTERFACE.md §5).
 bound in the constructor, so `url` holds the real port before `start()`. Webhooks go out one at a
 time in the order they happened; a connection error or 5xx is retried with backoff, a 4xx is not,
 and a CRM that is down never blocks a request.
+
+`dialect` picks the API it speaks: "vps" (ours, §4), "waha" or "evolution", with an engine
+`variant` (dialect_*.py). Left out, they come from SIMULATOR_DIALECT / SIMULATOR_VARIANT, and a
+full webhook URL from SIMULATOR_WEBHOOK_URL, so `manage.py run_gateway_simulator` and
+`python -m gateway_simulator` follow the same environment.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
 import struct
 import sys
@@ -26,6 +32,8 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from gateway_simulator import routes
+from gateway_simulator.base import Dialect, Webhook
+from gateway_simulator.dialects import make_dialect
 from gateway_simulator.state import SimulatorState
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
@@ -43,6 +51,7 @@ class GatewaySimulator(SimulatorState):
         port: int = 9100,
         api_key: str = "dev-gateway-key",
         webhook_base: str | None = None,
+        webhook_url: str | None = None,
         webhook_api_key: str | None = None,
         webhook_hmac_secret: str | None = None,
         whapi_token: str | None = None,
@@ -51,19 +60,36 @@ class GatewaySimulator(SimulatorState):
         idempotent: bool = False,
         groups_per_session: int = 30,
         quiet: bool = True,
+        dialect: str | Dialect | None = None,
+        variant: str | None = None,
+        auto_acks: bool = False,
+        auto_ack_delay: float = 1.0,
+        auto_ack_read_share: float = 0.3,
+        auto_ack_seed: int | str | None = None,
     ) -> None:
+        if not isinstance(dialect, Dialect):
+            dialect = make_dialect(
+                dialect if dialect is not None else os.environ.get("SIMULATOR_DIALECT"),
+                variant if variant is not None else os.environ.get("SIMULATOR_VARIANT"),
+            )
         super().__init__(
             api_key=api_key,
             whapi_token=whapi_token,
             webhook_base=webhook_base,
+            webhook_url=webhook_url or os.environ.get("SIMULATOR_WEBHOOK_URL") or None,
+            webhook_api_key=webhook_api_key,
+            webhook_hmac_secret=webhook_hmac_secret,
             connect_after=connect_after,
             late_error_delay=late_error_delay,
             idempotent=idempotent,
             groups_per_session=groups_per_session,
+            dialect=dialect,
+            auto_acks=auto_acks,
+            auto_ack_delay=auto_ack_delay,
+            auto_ack_read_share=auto_ack_read_share,
+            auto_ack_seed=auto_ack_seed,
         )
         self.host = host
-        self.webhook_api_key = webhook_api_key
-        self.webhook_hmac_secret = webhook_hmac_secret or None
         self.quiet = quiet
         self.webhook_backoff = WEBHOOK_BACKOFF_SECONDS  # tests shorten it
 
@@ -133,9 +159,9 @@ class GatewaySimulator(SimulatorState):
         self.stop()
 
     def handle(
-        self, method: str, path: str, headers: Any, raw: bytes, client_ip: str
+        self, method: str, path: str, headers: Any, raw: bytes, client_ip: str, query: str = ""
     ) -> routes.Response:
-        return routes.handle(self, method, path, headers, raw, client_ip)
+        return routes.handle(self, method, path, headers, raw, client_ip, query)
 
     def _start_workers(self) -> None:
         for target, name in ((self._tick_loop, "ticker"), (self._webhook_loop, "webhooks")):
@@ -159,20 +185,20 @@ class GatewaySimulator(SimulatorState):
             item = self._webhook_queue.get()
             if item is None or self._stopping.is_set():
                 return
-            generation, url, payload = item
-            delivery = self._deliver(url, payload)
+            generation, webhook = item
+            delivery = self._deliver(webhook)
             with self._lock:
                 if generation == self._generation:
                     self._deliveries.append(delivery)
 
-    def _deliver(self, url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _deliver(self, webhook: Webhook) -> dict[str, Any]:
+        url, payload = webhook.url, webhook.payload
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "gateway-simulator"}
-        if self.webhook_api_key:
-            headers["X-API-Key"] = self.webhook_api_key
-        if self.webhook_hmac_secret:
+        headers.update(webhook.headers)
+        if webhook.hmac_key:
             headers["X-Webhook-Hmac"] = hmac.new(
-                self.webhook_hmac_secret.encode(), body, hashlib.sha512
+                webhook.hmac_key.encode(), body, hashlib.sha512
             ).hexdigest()
         delivery: dict[str, Any] = {
             "url": url,
@@ -251,9 +277,11 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.simulator
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
         try:
-            response = sim.handle(self.command, path, self.headers, raw, self.client_address[0])
+            response = sim.handle(
+                self.command, parts.path, self.headers, raw, self.client_address[0], parts.query
+            )
         except Exception:  # noqa: BLE001 (a simulator bug answers 500, and is printed)
             traceback.print_exc()
             response = routes.Response(500, {"error": "simulator internal error"})

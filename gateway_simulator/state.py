@@ -1,14 +1,19 @@
-"""What the simulated gateway and WHAPI remember, and the rules by which it changes.
+"""What the simulated gateway remembers, and the rules by which it changes — the same for every
+dialect (our protocol, WAHA, Evolution API: base.py, dialect_*.py).
 
-- Sessions start "connecting" (POST /sessions) and connect `connect_after` seconds later, or on a
-  control call, with the number set for them or one derived from their id. Ids starting with
-  "wa_demo" exist and are connected from the start, so seeded demo data survives restarts.
-  Every status change queues a `session_status` webhook.
+- Sessions start "connecting" (a create call) and connect `connect_after` seconds later, or on a
+  control call ("the QR was scanned"), with the number set for them or one derived from their id.
+  Ids starting with "wa_demo" exist and are connected from the start, so seeded demo data
+  survives restarts. Every status change emits a `session_status` event.
 - Sends are recorded. One to a community parent or a rejected JID is accepted, then refused
-  `late_error_delay` seconds later by a `message_error` webhook (code 420), as WhatsApp does.
-- Failure rules answer matching requests late, with an error, or not at all.
-- The request log records each gateway/WHAPI request when it arrives, before any failure rule
-  delays it: `wait_for_request` lets a test act while a call is under way, without sleeping.
+  `late_error_delay` seconds later by a `message_error` event (code 420), as WhatsApp does.
+- Auto-acks (`auto_acks`, off unless asked for; on in `manage.py run_gateway_simulator` and
+  `python -m gateway_simulator`): after each accepted send, WhatsApp's receipts arrive by themselves
+  with short delays (`auto_ack_delay` scales them): `server`, then `delivered` for a few members of
+  the group (for a chat with one person: that person), and `read` for about `auto_ack_read_share`
+  of those. `auto_ack_seed` makes who and when repeatable.
+- Events are neutral (base.py lists them); the dialect turns each into its webhooks.
+- Failure rules, the request log and WHAPI's switches live in observe.py.
 
 One lock guards it all; `reset()` forgets everything. HTTP lives in routes.py and server.py.
 """
@@ -17,29 +22,32 @@ from __future__ import annotations
 
 import heapq
 import queue
-import re
+import random
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from demo_data import demo_phone_number, generate_groups, generate_whapi_group
+from gateway_simulator.base import Dialect, Webhook
+from gateway_simulator.dialect_vps import VpsDialect
+from gateway_simulator.observe import Observed
 
 TICK_SECONDS = 0.2
 DEMO_SESSION_PREFIX = "wa_demo"
-STATUS_WEBHOOK_PATH = "/api/webhooks/whatsapp/status/"
-MESSAGE_ERROR_WEBHOOK_PATH = "/api/webhooks/whatsapp/message-error/"
 COMMUNITY_PARENT_ERROR = "Not allowed to send to a community parent group"
 REJECTED_JID_ERROR = "Message rejected by WhatsApp"
 LATE_ERROR_CODE = 420
-# Benchmarks make hundreds of thousands of requests; tests only look at the last few.
-REQUEST_LOG_LIMIT = 10_000
+QR_ROTATE_SECONDS = 5.0
+ACKS = ("server", "delivered", "read", "played", "error")
+PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
+AUTO_ACK_MEMBERS = (2, 5)  # how many group members deliver a message (at least, at most)
 
 
 class GatewayRefusal(Exception):
-    """A gateway call the gateway answers with an error (unknown session, not connected, ...)."""
+    """A call the gateway refuses: 404 unknown session/message, 503 session not connected.
+    Dialects answer it in their own shapes."""
 
     def __init__(self, status: int, error: str) -> None:
         super().__init__(error)
@@ -55,6 +63,9 @@ class SimulatedSession:
     error: str | None = None
     connect_due: float | None = None
     qr_started_at: float = field(default_factory=time.monotonic)
+    created_at: float = field(default_factory=time.time)
+    # What a dialect keeps per session (its webhook config, tokens, status history, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_status(self) -> dict[str, Any]:
         return {
@@ -65,24 +76,11 @@ class SimulatedSession:
         }
 
 
-@dataclass
-class FailureRule:
-    path: re.Pattern[str]
-    status: int | None
-    method: str | None
-    body: Any
-    times: int
-    delay: float
-
-    def describe(self) -> dict[str, Any]:
-        return {**vars(self), "path": self.path.pattern}
-
-
 def event_id() -> str:
     return "evt_" + uuid.uuid4().hex
 
 
-class SimulatorState:
+class SimulatorState(Observed):
     """The in-memory gateway + WHAPI. Public methods take the lock; `_…_locked` ones expect it."""
 
     def __init__(
@@ -91,18 +89,36 @@ class SimulatorState:
         api_key: str = "dev-gateway-key",
         whapi_token: str | None = None,
         webhook_base: str | None = None,
+        webhook_url: str | None = None,
+        webhook_api_key: str | None = None,
+        webhook_hmac_secret: str | None = None,
         connect_after: float = 3.0,
         late_error_delay: float = 1.0,
         idempotent: bool = False,
         groups_per_session: int = 30,
+        dialect: Dialect | None = None,
+        auto_acks: bool = False,
+        auto_ack_delay: float = 1.0,
+        auto_ack_read_share: float = 0.3,
+        auto_ack_seed: int | str | None = None,
     ) -> None:
+        if not 0.0 <= auto_ack_read_share <= 1.0:
+            raise ValueError("auto_ack_read_share must be between 0 and 1")
         self.api_key = api_key
         self.whapi_token = whapi_token or None
         self.webhook_base = webhook_base.rstrip("/") if webhook_base else None
+        self.webhook_url = webhook_url or None
+        self.webhook_api_key = webhook_api_key
+        self.webhook_hmac_secret = webhook_hmac_secret or None
         self.connect_after = connect_after
         self.late_error_delay = late_error_delay
         self.idempotent = idempotent
         self.groups_per_session = groups_per_session
+        self.dialect = dialect or VpsDialect()
+        self.auto_acks = auto_acks
+        self.auto_ack_delay = max(0.0, auto_ack_delay)
+        self.auto_ack_read_share = auto_ack_read_share
+        self._auto_ack_rng = random.Random(auto_ack_seed)
 
         self._lock = threading.Lock()
         self._request_arrived = threading.Condition(self._lock)
@@ -110,8 +126,8 @@ class SimulatorState:
         self._generation = 0
         # Set when something may have become due earlier than the ticker expects.
         self._wakeup = threading.Event()
-        # (generation, url, payload); None stops the sender.
-        self._webhook_queue: queue.Queue[tuple[int, str, dict[str, Any]] | None] = queue.Queue()
+        # (generation, webhook); None stops the sender.
+        self._webhook_queue: queue.Queue[tuple[int, Webhook] | None] = queue.Queue()
         self._init_state()
 
     def _init_state(self) -> None:
@@ -120,17 +136,13 @@ class SimulatorState:
         self._groups: dict[str, list[dict[str, Any]]] = {}
         self._parent_jids: dict[str, frozenset[str]] = {}
         self._rejected: set[str] = set()
-        self._failures: list[FailureRule] = []
         self._sends: list[dict[str, Any]] = []
         self._sent_by_client_id: dict[tuple[str, str], str] = {}
+        # Events due later (late errors, auto-acks): (due, sequence, event).
         self._late_errors: list[tuple[float, int, dict[str, Any]]] = []
         self._late_seq = 0
         self._deliveries: list[dict[str, Any]] = []
-        self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
-        self._whapi_groups: dict[str, dict[str, Any]] = {}
-        self._whapi_latency_ms = 0
-        self._whapi_rate_limit_every = 0
-        self._whapi_requests = 0
+        self._init_observe()
 
     # --- control (the same effects as the /_control endpoints) -----------------------------------
     def connect(self, session_id: str, phone_number: str | None = None) -> None:
@@ -175,57 +187,46 @@ class SimulatorState:
         with self._lock:
             self._rejected.add(jid)
 
-    def add_failure(
-        self,
-        *,
-        path: str,
-        status: int | None,
-        method: str | None = None,
-        body: Any = None,
-        times: int = 1,
-        delay: float = 0.0,
-    ) -> None:
-        rule = FailureRule(
-            path=re.compile(path),
-            status=status,
-            method=method.upper() if method else None,
-            body=body,
-            times=times,
-            delay=delay,
-        )
+    def ack(self, message_id: str, ack: str, participant: str | None = None) -> None:
+        """A receipt for a sent message (INTERFACE §8): the dialect's ack webhook."""
+        if ack not in ACKS:
+            raise ValueError(f"ack must be one of {', '.join(ACKS)}")
         with self._lock:
-            self._failures.append(rule)
+            send = next((s for s in self._sends if s["messageId"] == message_id), None)
+            if send is None:
+                raise GatewayRefusal(404, f"No sent message {message_id}")
+            self._queue_event_locked(
+                {
+                    "event": "message_ack",
+                    "id": event_id(),
+                    "sessionId": send["sessionId"],
+                    "messageId": message_id,
+                    "chatJid": send["to"],
+                    "ack": ack,
+                    "participant": participant,
+                }
+            )
 
-    def clear_failures(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-    def set_whapi_group(
-        self,
-        group_id: str,
-        *,
-        name: str | None = None,
-        participants: list[dict[str, Any]],
+    def change_participants(
+        self, session_id: str, group_jid: str, action: str, participants: list[str]
     ) -> None:
-        group_id = group_id.removesuffix("@g.us")
-        group = {
-            "id": f"{group_id}@g.us",
-            "name": name if name is not None else generate_whapi_group(group_id)["name"],
-            "participants": [dict(p) for p in participants],
-        }
+        """Someone joined, left, was promoted or demoted in a group (INTERFACE §9)."""
+        if action not in PARTICIPANT_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(PARTICIPANT_ACTIONS)}")
+        if not participants or not all(isinstance(p, str) and p for p in participants):
+            raise ValueError("participants must be a non-empty list of ids")
         with self._lock:
-            self._whapi_groups[group_id] = group
-
-    def configure_whapi(
-        self, *, latency_ms: int | None = None, rate_limit_every: int | None = None
-    ) -> None:
-        """None leaves a setting as it is; 0 switches it off."""
-        with self._lock:
-            if latency_ms is not None:
-                self._whapi_latency_ms = max(0, int(latency_ms))
-            if rate_limit_every is not None:
-                self._whapi_rate_limit_every = max(0, int(rate_limit_every))
-                self._whapi_requests = 0
+            self._existing_session(session_id)
+            self._queue_event_locked(
+                {
+                    "event": "group_participants",
+                    "id": event_id(),
+                    "sessionId": session_id,
+                    "groupJid": group_jid,
+                    "action": action,
+                    "participants": list(participants),
+                }
+            )
 
     def reset(self) -> None:
         with self._lock:
@@ -249,42 +250,6 @@ class SimulatorState:
         with self._lock:
             return [dict(delivery) for delivery in self._deliveries]
 
-    def requests(self) -> list[dict[str, Any]]:
-        """Gateway and WHAPI requests in the order they arrived: {"method","path","at"}."""
-        with self._lock:
-            return [dict(request) for request in self._requests]
-
-    def log_request(self, method: str, path: str) -> None:
-        with self._request_arrived:
-            self._requests.append({"method": method, "path": path, "at": time.time()})
-            self._request_arrived.notify_all()
-
-    def wait_for_request(
-        self, path: str, *, method: str | None = None, count: int = 1, timeout: float = 5.0
-    ) -> dict[str, Any]:
-        """Block until `count` requests matching `path` (a regex searched in the path) and
-        `method` have arrived, counting those already logged; return the last of them.
-
-        A request counts as soon as it is read, before a failure rule's delay is served: the
-        caller knows the client is waiting for the answer. Raises TimeoutError after `timeout` s.
-        """
-        pattern = re.compile(path)
-        method = method.upper() if method else None
-
-        def matching() -> list[dict[str, Any]]:
-            return [
-                request
-                for request in self._requests
-                if pattern.search(request["path"]) and method in (None, request["method"])
-            ]
-
-        with self._request_arrived:
-            if not self._request_arrived.wait_for(lambda: len(matching()) >= count, timeout):
-                raise TimeoutError(
-                    f"no {method or 'request'} to {path!r} (×{count}) within {timeout} s"
-                )
-            return dict(matching()[count - 1])
-
     def state(self) -> dict[str, Any]:
         with self._lock:
             self._advance(time.monotonic())
@@ -298,39 +263,65 @@ class SimulatorState:
                 for sid, session in self._sessions.items()
             ]
             return {
+                "dialect": self.dialect.describe(),
                 "sessions": sessions,
                 "sends": len(self._sends),
                 "webhooks": len(self._deliveries),
-                "requests": len(self._requests),
                 "pendingLateErrors": len(self._late_errors),
                 "rejectedJids": sorted(self._rejected),
-                "failures": [rule.describe() for rule in self._failures],
-                "whapi": {
-                    "latency_ms": self._whapi_latency_ms,
-                    "rate_limit_every": self._whapi_rate_limit_every,
-                    "groups": sorted(self._whapi_groups),
-                },
+                **self._observe_state_locked(),
                 "idempotent": self.idempotent,
                 "connectAfter": self.connect_after,
             }
 
-    # --- the gateway's answers (routes.py turns them into HTTP) ------------------------------------
-    def session_start(self, session_id: str) -> bool:
-        """POST /sessions: (re)start the login with a fresh QR code. True for a new session."""
+    # --- the gateway's answers (the dialects turn them into HTTP) ---------------------------------
+    def session_exists(self, session_id: str) -> bool:
         with self._lock:
-            _, created = self._restart(session_id)
+            return self._get_session(session_id) is not None
+
+    def session_start(self, session_id: str, extra: dict[str, Any] | None = None) -> bool:
+        """(Re)start the login with a fresh QR code. True for a new session."""
+        with self._lock:
+            session, created = self._restart(session_id)
+            session.extra.update(extra or {})
+            self._queue_event_locked(
+                {"event": "session_starting", "id": event_id(), "sessionId": session_id}
+            )
         self._wakeup.set()
         return created
 
     def session_view(self, session_id: str) -> SimulatedSession:
         """A copy of the session as it is now; GatewayRefusal(404) when unknown."""
         with self._lock:
-            return replace(self._existing_session(session_id))
+            session = self._existing_session(session_id)
+            return replace(session, extra=dict(session.extra))
+
+    def session_update(self, session_id: str, **extra: Any) -> SimulatedSession:
+        """Keep dialect data for the session (e.g. its webhook config); a copy is returned."""
+        with self._lock:
+            session = self._existing_session(session_id)
+            session.extra.update(extra)
+            return replace(session, extra=dict(session.extra))
+
+    def session_qr_rotation(self, session_id: str) -> int | None:
+        """Which QR code the session shows (it changes every 5 s); None when not connecting."""
+        with self._lock:
+            session = self._existing_session(session_id)
+            if session.status != "connecting":
+                return None
+            return int((time.monotonic() - session.qr_started_at) // QR_ROTATE_SECONDS)
 
     def session_logout(self, session_id: str) -> None:
         with self._lock:
             session = self._existing_session(session_id)
             self._queue_status_locked(self._mark_disconnected(session, None))
+
+    def session_delete(self, session_id: str) -> None:
+        """Log out and forget the session (a demo session comes back on its next call)."""
+        with self._lock:
+            session = self._existing_session(session_id)
+            self._queue_status_locked(self._mark_disconnected(session, None))
+            del self._sessions[session_id]
 
     def session_groups(self, session_id: str) -> list[dict[str, Any]]:
         """The session's group list; lists are replaced, never changed in place."""
@@ -341,7 +332,7 @@ class SimulatorState:
             return groups
 
     def send(self, *, session_id: str, to: str, message: str, client_message_id: str | None) -> str:
-        """Record a send and return its messageId; a refused one gets its 420 webhook later."""
+        """Record a send and return its messageId; a refused one gets its 420 event later."""
         with self._lock:
             session = self._existing_session(session_id)
             if session.status != "connected":
@@ -349,7 +340,7 @@ class SimulatorState:
             key = (session_id, client_message_id or "")
             if self.idempotent and client_message_id and key in self._sent_by_client_id:
                 return self._sent_by_client_id[key]
-            message_id = "sim_" + uuid.uuid4().hex
+            message_id = self.dialect.new_message_id()
             if self.idempotent and client_message_id:
                 self._sent_by_client_id[key] = message_id
             self._sends.append(
@@ -381,38 +372,56 @@ class SimulatorState:
                     "errorMessage": error,
                     "groupJid": to,
                 }
-                self._late_seq += 1
-                due = time.monotonic() + max(0.0, self.late_error_delay)
-                heapq.heappush(self._late_errors, (due, self._late_seq, payload))
-        if error:
+                self._later_locked(max(0.0, self.late_error_delay), payload)
+            elif self.auto_acks:
+                self._auto_acks_locked(session_id, to, message_id)
+        if error or self.auto_acks:
             self._wakeup.set()
         return message_id
 
-    def whapi_lookup(self, group_id: str) -> tuple[dict[str, Any] | None, float, bool]:
-        """Count a WHAPI request: (the configured group or None, latency in s, rate-limited?)."""
-        with self._lock:
-            self._whapi_requests += 1
-            limited = (
-                self._whapi_rate_limit_every > 0
-                and self._whapi_requests % self._whapi_rate_limit_every == 0
-            )
-            return self._whapi_groups.get(group_id), self._whapi_latency_ms / 1000, limited
+    def _later_locked(self, delay: float, event: dict[str, Any]) -> None:
+        self._late_seq += 1
+        heapq.heappush(self._late_errors, (time.monotonic() + delay, self._late_seq, event))
 
-    def match_failure(self, method: str, path: str) -> FailureRule | None:
-        """The first rule with uses left that matches; one use is consumed."""
-        with self._lock:
-            for rule in self._failures:
-                if rule.times == 0:
-                    continue
-                if rule.method and rule.method != method:
-                    continue
-                if rule.path.search(path):
-                    if rule.times > 0:
-                        rule.times -= 1
-                    return rule
-        return None
+    def _auto_acks_locked(self, session_id: str, to: str, message_id: str) -> None:
+        """WhatsApp's receipts of an accepted send, due in a moment (auto_acks)."""
+        rng, scale = self._auto_ack_rng, self.auto_ack_delay
+
+        def ack(delay: float, ack: str, participant: str | None) -> None:
+            event = {
+                "event": "message_ack",
+                "id": event_id(),
+                "sessionId": session_id,
+                "messageId": message_id,
+                "chatJid": to,
+                "ack": ack,
+                "participant": participant,
+            }
+            self._later_locked(delay, event)
+
+        ack(scale * rng.uniform(0.1, 0.3), "server", None)
+        if to.endswith("@g.us"):
+            phones = [
+                member["id"]
+                for member in generate_whapi_group(to)["participants"]
+                if "@" not in member["id"]
+            ]
+            members: list[str | None] = list(
+                rng.sample(phones, min(len(phones), rng.randint(*AUTO_ACK_MEMBERS)))
+            )
+        else:
+            members = [None]  # a chat with one person: their receipt names no participant
+        for member in members:
+            delivered = scale * rng.uniform(0.5, 1.5)
+            ack(delivered, "delivered", member)
+            if rng.random() < self.auto_ack_read_share:
+                ack(delivered + scale * rng.uniform(1.0, 3.0), "read", member)
 
     # --- session transitions (lock held) -----------------------------------------------------------
+    def session_locked(self, session_id: str) -> SimulatedSession | None:
+        """The session as stored, for dialects translating an event (lock held, no side effects)."""
+        return self._sessions.get(session_id)
+
     def _new_session(self, session_id: str, status: str) -> SimulatedSession:
         session = SimulatedSession(session_id=session_id, status=status)
         self._sessions[session_id] = session
@@ -482,7 +491,8 @@ class SimulatorState:
         return groups, self._parent_jids[session_id]
 
     def _advance(self, now: float) -> float:
-        """Due transitions and late errors (lock held); returns when the next one is due."""
+        """Due transitions, late errors and auto-acks (lock held); returns when the next one is
+        due."""
         next_due = now + TICK_SECONDS
         for session in self._sessions.values():
             if session.connect_due is not None:
@@ -492,16 +502,15 @@ class SimulatorState:
                     next_due = min(next_due, session.connect_due)
         while self._late_errors and self._late_errors[0][0] <= now:
             _, _, payload = heapq.heappop(self._late_errors)
-            self._queue_webhook_locked(MESSAGE_ERROR_WEBHOOK_PATH, payload)
+            self._queue_event_locked(payload)
         if self._late_errors:
             next_due = min(next_due, self._late_errors[0][0])
         return next_due
 
     def _queue_status_locked(self, status: dict[str, Any] | None) -> None:
         if status is not None:
-            payload = {"event": "session_status", "id": event_id(), **status}
-            self._queue_webhook_locked(STATUS_WEBHOOK_PATH, payload)
+            self._queue_event_locked({"event": "session_status", "id": event_id(), **status})
 
-    def _queue_webhook_locked(self, path: str, payload: dict[str, Any]) -> None:
-        if self.webhook_base:
-            self._webhook_queue.put((self._generation, self.webhook_base + path, payload))
+    def _queue_event_locked(self, event: dict[str, Any]) -> None:
+        for webhook in self.dialect.webhooks(self, event):
+            self._webhook_queue.put((self._generation, webhook))

@@ -19,11 +19,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from gateways_app.clients import gateway_for
 from groups_app.models import WhatsAppGroup
 from sessions_app.models import WhatsAppSession
 from sessions_app.services import session_mark_error
 from whatsapp_crm.errors import ApplicationError
-from whatsapp_crm.gateway import GatewayError, GatewayGroup, get_gateway
+from whatsapp_crm.gateway import GatewayError, GatewayGroup
 from whatsapp_crm.text import db_safe_text
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def group_sync(*, session: WhatsAppSession) -> GroupSyncResult:
     """
     started = time.perf_counter()
     try:
-        groups = get_gateway().list_groups(session.session_id)
+        groups = gateway_for(session).list_groups(session.session_id)
     except GatewayError as exc:
         if exc.not_connected:
             _record_not_connected(session, exc)

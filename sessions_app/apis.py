@@ -17,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gateways_app import selectors as gateway_selectors
 from sessions_app import selectors, services
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.api import OrganizationAPIView, OrganizationListAPIView
@@ -29,6 +30,7 @@ SESSION_FIELDS = [
     "id",
     "session_id",
     "name",
+    "gateway",
     "status",
     "phone_number",
     "last_error",
@@ -64,6 +66,8 @@ class SessionCreateApi(OrganizationAPIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        # A gateway row of the organization (whatsapp_gateways.id); absent/null: the default one.
+        gateway = serializers.UUIDField(required=False, allow_null=True, default=None)
 
         class Meta:
             ref_name = "SessionCreateInput"
@@ -78,8 +82,17 @@ class SessionCreateApi(OrganizationAPIView):
     def post(self, request: Request) -> Response:
         serializer = SessionCreateApi.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        gateway = None
+        if serializer.validated_data["gateway"] is not None:
+            gateway = gateway_selectors.gateway_of_organization(
+                organization=self.organization, pk=serializer.validated_data["gateway"]
+            )
+            if gateway is None:
+                raise serializers.ValidationError(
+                    {"gateway": ["No gateway with this id in your organization."]}
+                )
         session = services.session_create(
-            organization=self.organization, name=serializer.validated_data["name"]
+            organization=self.organization, name=serializer.validated_data["name"], gateway=gateway
         )
         return Response(SessionCreateApi.OutputSerializer(session).data, status=201)
 

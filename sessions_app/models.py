@@ -17,6 +17,14 @@ class WhatsAppSession(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="whatsapp_sessions"
     )
+    # The gateway server this session lives on; NULL = the default gateway of the environment.
+    gateway = models.ForeignKey(
+        "gateways_app.WhatsAppGateway",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+    )
     # The gateway's id for this session, e.g. "wa_3f2a…".
     session_id = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=100, blank=True)

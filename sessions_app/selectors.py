@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 from django.db.models import Q, QuerySet
@@ -36,6 +38,15 @@ def session_get(*, organization: Organization, pk: object) -> WhatsAppSession:
     return get_object_or_404(WhatsAppSession, organization=organization, pk=pk)
 
 
+def session_holding(*, organization_id: object, phone: str | None) -> WhatsAppSession | None:
+    """The organization's session that holds this number now, if any."""
+    if not phone:
+        return None
+    return WhatsAppSession.objects.filter(
+        organization_id=organization_id, phone_number=phone
+    ).first()
+
+
 def session_get_by_gateway_id(*, session_id: str) -> WhatsAppSession | None:
     """The session the gateway means (its ids are unique across organizations)."""
     return WhatsAppSession.objects.filter(session_id=session_id).first()
@@ -47,3 +58,25 @@ def session_connected_ids() -> list:
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
+
+
+def session_down_list(*, organization: Organization) -> list[WhatsAppSession]:
+    """Sessions holding a number that cannot send now: disconnected (Reconnect needed), dropped to
+    "connecting", or waiting for the QR scan of a reconnect. A brand-new session waiting for its
+    first scan holds no number yet and is not down."""
+    return list(
+        session_list(organization=organization)
+        .exclude(status=Status.CONNECTED)
+        .filter(phone_number__isnull=False)
+        .order_by("created_at")
+    )
+
+
+def fingerprint(*parts: object) -> str:
+    """A short version tag of what a polled partial shows: equal tags mean nothing changed,
+    so the poll answers 204 with no body."""
+    # JSON, not repr: a status read from the database ("connected") and one just assigned
+    # (Status.CONNECTED) must give the same tag.
+    text = json.dumps(parts, default=str, sort_keys=True)
+    digest = hashlib.blake2s(text.encode(), digest_size=8)
+    return digest.hexdigest()

@@ -20,8 +20,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateways_app.clients import gateway_client, gateway_for
+from gateways_app.models import WhatsAppGateway
 from sessions_app.models import WhatsAppSession
-from whatsapp_crm.gateway import GatewayError, SessionStatus, get_gateway
+from whatsapp_crm.errors import ApplicationError
+from whatsapp_crm.gateway import GatewayError, SessionStatus
 from whatsapp_crm.models import Organization
 from whatsapp_crm.phones import normalize_whatsapp_id
 from whatsapp_crm.text import db_safe_text
@@ -130,6 +133,10 @@ def session_mark_connected(
 @transaction.atomic
 def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) -> WhatsAppSession:
     current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    if current.status == Status.DISCONNECTED and current.last_error == LOGGED_OUT:
+        # We logged it out: the gateway's "disconnected" (its webhook often lands in the same
+        # second, or a later verification) is the echo of that, and must not replace the reason.
+        return current
     current.status = Status.DISCONNECTED
     current.last_error = _error_text(error, DISCONNECTED_AT_GATEWAY)
     current.last_error_at = timezone.now()
@@ -256,17 +263,24 @@ def session_apply_gateway_status(
 # --- operations that call the gateway --------------------------------------------------------------
 
 
-def session_create(*, organization: Organization, name: str = "") -> WhatsAppSession:
-    """Start a new session at the gateway, then store it as "connecting".
+def session_create(
+    *, organization: Organization, name: str = "", gateway: WhatsAppGateway | None = None
+) -> WhatsAppSession:
+    """Start a new session at the gateway (a gateway row of the organization, or the default
+    gateway), then store it as "connecting".
 
     The gateway is asked first: when it fails, GatewayError propagates and nothing is written.
     """
+    if gateway is not None and gateway.organization_id != organization.id:
+        raise ApplicationError("No such gateway.", details={"gateway": ["No such gateway."]})
     session_id = _new_session_id()
-    get_gateway().create_session(session_id)
+    client = gateway_client(gateway)
+    client.create_session(session_id)
     try:
         with transaction.atomic():
             return WhatsAppSession.objects.create(
                 organization=organization,
+                gateway=gateway,
                 session_id=session_id,
                 name=name.strip()[:100],
                 status=Status.CONNECTING,
@@ -274,7 +288,7 @@ def session_create(*, organization: Organization, name: str = "") -> WhatsAppSes
     except Exception:
         # The row could not be stored: do not leave an orphan session at the gateway.
         try:
-            get_gateway().delete_session(session_id)
+            client.delete_session(session_id)
         except GatewayError:
             logger.warning("could not delete orphan gateway session %s", session_id)
         raise
@@ -299,7 +313,7 @@ def session_verify(*, session: WhatsAppSession) -> VerifyResult:
     Unreachable gateway (or any answer we cannot trust): nothing is changed.
     """
     try:
-        status = get_gateway().get_status(session.session_id)
+        status = gateway_for(session).get_status(session.session_id)
     except GatewayError as exc:
         if exc.code == "not_found":
             updated = session_mark_disconnected(session=session, error=NOT_FOUND_AT_GATEWAY)
@@ -328,7 +342,7 @@ def session_verify_many(*, session_ids: list) -> dict[str, int]:
 def session_logout(*, session: WhatsAppSession) -> WhatsAppSession:
     """Log the number out at the gateway; the session goes to history and frees its number."""
     try:
-        get_gateway().delete_session(session.session_id)
+        gateway_for(session).delete_session(session.session_id)
     except GatewayError as exc:
         if exc.code != "not_found":  # already gone at the gateway: logging out is done
             raise
@@ -346,7 +360,7 @@ def session_logout(*, session: WhatsAppSession) -> WhatsAppSession:
 
 def session_reconnect(*, session: WhatsAppSession) -> WhatsAppSession:
     """Restart the session at the gateway: it shows a QR code again until the phone scans it."""
-    get_gateway().create_session(session.session_id)
+    gateway_for(session).create_session(session.session_id)
     with transaction.atomic():
         current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
         current.status = Status.CONNECTING
@@ -373,7 +387,7 @@ def session_poll_qr(*, session: WhatsAppSession) -> QrPoll:
     session.refresh_from_db()
     if session.status == Status.CONNECTED:  # e.g. the status webhook was faster
         return QrPoll(session=session)
-    gateway = get_gateway()
+    gateway = gateway_for(session)
     qr = gateway.get_qr(session.session_id)
     if qr is not None:
         if session.status != Status.CONNECTING:
@@ -411,14 +425,13 @@ def sessions_release_stuck(*, dry_run: bool = False) -> list[str]:
         WhatsAppSession.objects.filter(
             Q(status=Status.CONNECTING) | Q(status=Status.CONNECTED, phone_number__isnull=True)
         )
-        .select_related("organization")
+        .select_related("organization", "gateway")
         .order_by("created_at")
     )
-    gateway = get_gateway()
     for session in suspects:
         label = f"session {session.session_id} ({session.organization.name})"
         try:
-            status = gateway.get_status(session.session_id)
+            status = gateway_for(session).get_status(session.session_id)
         except GatewayError as exc:
             if exc.code == "not_found":
                 lines.append(f"{label}: not found at the gateway → {prefix}mark disconnected")

@@ -3,6 +3,11 @@
 Each session card is `_session_card.html` (id "session-<id>"), wrapped with the groups section in
 `_session_block.html` (id "session-block-<id>"). Every response to htmx is a 200 partial, errors
 included (htmx 2 does not swap 4xx/5xx): the card shows the error inline and a toast says it.
+
+Pages stay true while open: a settled card (connected, disconnected, unreachable) polls
+`sessions:card` every few seconds with the version of what it shows (`v`); the answer is
+204 with no body while nothing changed, else the new card (and a toast when the status changed).
+The "a number is down" banner of every page polls `sessions:down-banner` the same way.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from typing import Any
 
 import segno
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from campaigns_app.selectors import session_outage
+from gateways_app import selectors as gateway_selectors
 from sessions_app import selectors, services
+from sessions_app.context_processors import SessionsDown
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.gateway import GatewayError
@@ -29,11 +37,28 @@ from whatsapp_crm.ui import client_event, toast
 
 Status = WhatsAppSession.Status
 SESSIONS_CHANGED = "sessionsChanged"
+SESSION_CREATED = "sessionCreated"
+# How often a settled card asks whether its session changed (a webhook, another tab, a worker).
+CARD_POLL = "every 5s"
+# The states a card shows that poll `sessions:card` (verifying and connecting have their own).
+SETTLED_STATES = (Status.CONNECTED, Status.DISCONNECTED, "unreachable")
 
 
 def qr_svg(text: str) -> str:
     """The QR code as inline SVG, rendered on the server (no script, no third party)."""
     return mark_safe(segno.make_qr(text, error="m").svg_inline(scale=4, border=2, omitsize=True))
+
+
+def _card_version(session: WhatsAppSession, outage: dict[str, Any] | None) -> str:
+    """What a card shows of the stored session: a poll compares it to tell "nothing changed"."""
+    return selectors.fingerprint(
+        session.status,
+        session.phone_number,
+        session.name,
+        session.last_error,
+        session.last_error_at,
+        (outage["since"], outage["waiting"]) if outage else None,
+    )
 
 
 def _card_context(
@@ -43,13 +68,28 @@ def _card_context(
     qr: str | None = None,
     error: str | None = None,
     poll_trigger: str = "every 2s",
+    shown_number: str | None = None,
 ) -> dict[str, Any]:
+    state = state or session.status
+    outage = session_outage(session=session)
+    # The card showed a number the session no longer holds: it moved to a newer session (or an
+    # admin cleared it). Say so instead of showing a number the history no longer shows.
+    moved_from = shown_number if shown_number and not session.phone_number else None
     return {
         "session": session,
-        "state": state or session.status,
+        "state": state,
         "qr_svg": qr_svg(qr) if qr else None,
-        "error": error,
+        "error": _sentence(error, "") if error else None,
         "poll_trigger": poll_trigger,
+        "outage": outage,
+        "version": _card_version(session, outage),
+        "card_poll": CARD_POLL if state in SETTLED_STATES else None,
+        "moved_from": moved_from,
+        "moved_to": selectors.session_holding(
+            organization_id=session.organization_id, phone=moved_from
+        )
+        if moved_from
+        else None,
     }
 
 
@@ -95,8 +135,54 @@ def sessions_page(request: HtmxHttpRequest) -> HttpResponse:
         {
             "current": current,
             "history": selectors.session_list(organization=organization),
+            # The connect form offers them besides the default gateway.
+            "gateways": gateway_selectors.gateway_list(organization=organization),
         },
     )
+
+
+@require_GET
+@organization_required
+def session_card(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """One polling step of a settled card: 204 while the stored session is as the card shows it
+    (`v`), else the card as stored, with a toast when the status changed from the shown one (`s`)."""
+    session = selectors.session_get(organization=request.organization, pk=pk)
+    shown_number = request.GET.get("p", "")
+    context = _card_context(
+        session,
+        shown_number=shown_number if shown_number.isdigit() and len(shown_number) <= 20 else None,
+    )
+    if request.GET.get("v") == context["version"]:
+        return HttpResponse(status=204)
+    response = render(request, "sessions_app/_session_card.html", context)
+    client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
+    shown = request.GET.get("s")
+    if shown and shown != session.status:
+        # Toasts only for changes: a poll that finds the status as shown says nothing.
+        label = session.name or session.session_id
+        if session.status == Status.DISCONNECTED:
+            toast(response, _sentence(f"{label} is disconnected", session.last_error), "error")
+        elif session.status == Status.CONNECTED:
+            toast(response, f"{label} is connected.", "success")
+        else:
+            toast(response, _sentence(f"{label} is reconnecting", session.last_error), "warning")
+    return response
+
+
+def _sentence(head: str, reason: str) -> str:
+    """ "Main is disconnected: Phone went offline." — one final stop, never "offline.." """
+    text = f"{head}: {reason}" if reason else head
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
+@require_GET
+@organization_required
+def sessions_down_banner(request: HttpRequest) -> HttpResponse:
+    """The banner of every page: 204 while the same sessions are down (`v`), else the banner."""
+    down = SessionsDown(request.organization)
+    if request.GET.get("v") == down.version:
+        return HttpResponse(status=204)
+    return render(request, "sessions_app/_sessions_down_banner.html", {"sessions_down": down})
 
 
 @require_GET
@@ -118,8 +204,16 @@ def session_history(request: HtmxHttpRequest) -> HttpResponse:
 def session_create(request: HtmxHttpRequest) -> HttpResponse:
     organization = request.organization
     name = (request.POST.get("name") or "").strip()[:100]
+    gateway_id = (request.POST.get("gateway") or "").strip()
     try:
-        session = services.session_create(organization=organization, name=name)
+        gateway = None
+        if gateway_id:
+            gateway = gateway_selectors.gateway_of_organization(
+                organization=organization, pk=gateway_id
+            )
+            if gateway is None:
+                raise ApplicationError("No such gateway in your organization.")
+        session = services.session_create(organization=organization, name=name, gateway=gateway)
     except (GatewayError, ApplicationError) as exc:
         message = f"Could not start a new session: {exc.message}"
         if not request.htmx:
@@ -140,6 +234,7 @@ def session_create(request: HtmxHttpRequest) -> HttpResponse:
         _card_context(session, qr=qr, error=error),
     )
     toast(response, "Session started: scan the QR code with WhatsApp on the phone.", "info")
+    client_event(response, SESSION_CREATED, {"session": str(session.id)})
     return client_event(response, SESSIONS_CHANGED, {"session": str(session.id)})
 
 

@@ -11,13 +11,13 @@ at the deadline instead (`whatsapp_crm.call_deadline`), and such a call is a `ti
 (ambiguous, like a read timeout). The send queue relies on this bound: a call's lease is always
 longer (docs/reliability.md).
 
-`get_gateway()` picks the adapter named by settings.GATEWAY_BACKEND; a second gateway (e.g. WAHA)
-is another class implementing `Gateway`, registered in `ADAPTERS`.
+`get_gateway()` picks the adapter named by settings.GATEWAY_BACKEND (the default gateway); each
+gateway kind is a class implementing `Gateway`, registered in `ADAPTERS`. Gateway rows
+(`whatsapp_gateways`) are turned into adapters by `gateways_app.clients`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,57 +27,18 @@ import requests
 from django.conf import settings
 
 from whatsapp_crm.call_deadline import DeadlineAdapter, call_deadline
-from whatsapp_crm.text import short_text
+from whatsapp_crm.gateway_errors import (  # noqa: F401 (re-exported: the one place to import from)
+    ERROR_BODY_MAX_CHARS,
+    GatewayError,
+    _broken_reason,
+    _error_text,
+    _is_refused,
+    _short,
+    _short_body,
+    wrong_kind,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class GatewayError(Exception):
-    """A failed gateway call.
-
-    code: unreachable | timeout | not_connected | not_found | unauthorized | rejected |
-          server_error | bad_response
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        permanent: bool = False,
-        ambiguous: bool = False,
-        code: str = "error",
-        body: Any = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.permanent = permanent
-        self.ambiguous = ambiguous
-        self.code = code
-        self.body = body
-
-    @property
-    def not_connected(self) -> bool:
-        return self.code == "not_connected"
-
-    @property
-    def unreachable(self) -> bool:
-        """The request certainly never reached the gateway (connection refused, connect
-        timeout, no route, unknown host): the gateway is down or cut off, which says nothing
-        about the request itself."""
-        return self.code == "unreachable" and not self.ambiguous
-
-    def as_details(self) -> dict[str, Any]:
-        return {
-            "status_code": self.status_code,
-            "permanent": self.permanent,
-            "ambiguous": self.ambiguous,
-            "body": _short_body(self.body),
-        }
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -98,42 +59,42 @@ class GatewayGroup:
     linked_parent: str | None
 
 
+@dataclass(frozen=True)
+class GatewayParticipant:
+    """A member of a group as the gateway lists it (`list_participants`)."""
+
+    id: str  # as the gateway names it: "<digits>", "<digits>@c.us|@s.whatsapp.net" or "<id>@lid"
+    rank: str  # creator | admin | member
+    phone: str | None = None  # "<digits>" when the gateway resolves a privacy id to its number
+
+
+PARTICIPANT_RANKS = ("creator", "admin", "member")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a gateway must send its webhooks for one CRM session (PUBLIC_BASE_URL set): our
+    receiver's URL, the key it must send as `X-Api-Key`, and WAHA's HMAC key (None: unsigned)."""
+
+    url: str
+    api_key: str
+    hmac_key: str | None = None
+
+
 class Gateway(Protocol):
+    def check_connection(self) -> None: ...
     def create_session(self, session_id: str) -> SessionStatus: ...
     def get_qr(self, session_id: str) -> str | None: ...
     def get_status(self, session_id: str) -> SessionStatus: ...
     def delete_session(self, session_id: str) -> None: ...
     def list_groups(self, session_id: str) -> list[GatewayGroup]: ...
+    def list_participants(self, session_id: str, group_jid: str) -> list[GatewayParticipant]: ...
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str
     ) -> str: ...
 
 
 SESSION_STATUSES = {"connected", "connecting", "disconnected"}
-
-
-# What API clients see of a gateway's error body: enough to recognise it, never a whole page.
-ERROR_BODY_MAX_CHARS = 300
-
-
-def _short_body(body: Any) -> Any:
-    if body is None or isinstance(body, (bool, int, float)):
-        return body
-    if isinstance(body, str):
-        return short_text(body, ERROR_BODY_MAX_CHARS)
-    text = json.dumps(body, default=str)
-    return body if len(text) <= ERROR_BODY_MAX_CHARS else short_text(text, ERROR_BODY_MAX_CHARS)
-
-
-def _error_text(body: Any, fallback: str) -> str:
-    if isinstance(body, dict):
-        for key in ("error", "message", "detail"):
-            value = body.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()[:500]
-    if isinstance(body, str) and body.strip() and not body.lstrip().startswith("<"):
-        return body.strip()[:200]
-    return fallback
 
 
 def parse_group_entries(entries: list[Any], *, gateway_name: str) -> list[GatewayGroup]:
@@ -172,8 +133,12 @@ class VpsGateway:
         api_key: str | None = None,
         timeout: float | None = None,
         session: requests.Session | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> None:
         self.base_url = (base_url or settings.GATEWAY_URL).rstrip("/")
+        # Our own gateway is told where to post by its own configuration (docs/gateway-protocol.md);
+        # WAHA and Evolution are told when a session is created.
+        self.webhook = webhook
         self.api_key = api_key if api_key is not None else settings.GATEWAY_API_KEY
         # The whole call, connect included, ends within this many seconds (see the module doc).
         self.timeout = timeout if timeout is not None else settings.GATEWAY_TIMEOUT_SECONDS
@@ -184,6 +149,28 @@ class VpsGateway:
         self.http = session
 
     # --- protocol calls ------------------------------------------------------------------------
+    def check_connection(self) -> None:
+        """Raise GatewayError unless the server answers like our gateway with this key: code
+        `unreachable`/`timeout`, `unauthorized` (wrong key) or `wrong_kind`.
+
+        Asks for the status of a session that does not exist: our protocol answers 404
+        {"error"} (after checking the key); WAHA and Evolution answer unknown routes otherwise.
+        """
+        try:
+            body = self._request("GET", f"/sessions/{CHECK_SESSION_ID}/status")
+        except GatewayError as exc:
+            if exc.code == "not_found" and _is_own_error_body(exc.body):
+                return
+            if exc.code in ("not_found", "rejected", "server_error", "bad_response"):
+                raise wrong_kind("our gateway protocol (vps)", self.base_url, exc) from exc
+            raise
+        if body.get("status") not in SESSION_STATUSES:
+            raise wrong_kind(
+                "our gateway protocol (vps)",
+                self.base_url,
+                GatewayError("no session status in the answer", body=body),
+            )
+
     def create_session(self, session_id: str) -> SessionStatus:
         body = self._request("POST", "/sessions", json={"sessionId": session_id})
         return SessionStatus(
@@ -231,6 +218,37 @@ class VpsGateway:
                 body=body,
             )
         return parse_group_entries(raw_groups, gateway_name="The gateway")
+
+    def list_participants(self, session_id: str, group_jid: str) -> list[GatewayParticipant]:
+        """`GET /sessions/{id}/groups/{jid}/participants` → {"participants": [{"id", "rank"}]}
+        (INTERFACE §9; member syncs with MEMBER_SOURCE=gateway)."""
+        body = self._request(
+            "GET", f"/sessions/{quote(session_id)}/groups/{quote(group_jid)}/participants"
+        )
+        entries = body.get("participants")
+        if not isinstance(entries, list):
+            raise GatewayError(
+                "The gateway's participant list is not in the expected format "
+                "(no 'participants' list).",
+                code="bad_response",
+                body=body,
+            )
+        participants = []
+        for entry in entries:
+            pid = entry.get("id") if isinstance(entry, dict) else None
+            if not isinstance(pid, str) or not pid.strip():
+                raise GatewayError(
+                    "The gateway's participant list contains an entry without an id.",
+                    code="bad_response",
+                    body={"entry": entry},
+                )
+            rank = entry.get("rank")
+            participants.append(
+                GatewayParticipant(
+                    id=pid.strip(), rank=rank if rank in PARTICIPANT_RANKS else "member"
+                )
+            )
+        return participants
 
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str
@@ -409,45 +427,18 @@ class VpsGateway:
         )
 
 
-def _is_refused(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return True
-        text = str(current)
-        if "Connection refused" in text or "Errno 111" in text:
-            return True
-        current = (
-            current.__cause__
-            or current.__context__
-            or (
-                current.args[0]
-                if current.args and isinstance(current.args[0], BaseException)
-                else None
-            )
-        )
-    return False
+# The session asked for by `check_connection`: no CRM session is called so.
+CHECK_SESSION_ID = "crm-connection-check"
 
 
-def _broken_reason(exc: BaseException) -> tuple[str, bool]:
-    """A short reason, and whether the request may have reached the gateway."""
-    text = str(exc)
-    if "RemoteDisconnected" in text or "closed connection" in text or "aborted" in text:
-        return "the gateway closed the connection", True
-    if "reset" in text.lower():
-        return "connection reset", True
-    if "Name or service not known" in text or "NameResolution" in text or "getaddrinfo" in text:
-        return "the gateway host name cannot be resolved", False
-    if "No route to host" in text or "Network is unreachable" in text:
-        return "no route to the gateway host", False
-    return "network error", True
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"
+def _is_own_error_body(body: Any) -> bool:
+    """Our protocol's error body {"error": "..."}: not NestJS (WAHA) {"statusCode", "message"}
+    nor Evolution {"status", "response"}."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), str)
+        and not {"statusCode", "message", "status", "response"} & set(body)
+    )
 
 
 # Gateway kinds (INTERFACE §7). The WAHA and Evolution adapters build on this module, so they are
@@ -459,7 +450,11 @@ ADAPTERS: dict[str, type | str] = {
 }
 
 
-def get_gateway() -> Gateway:
+def get_gateway(**options: Any) -> Gateway:
+    """The default gateway of the environment (GATEWAY_BACKEND, GATEWAY_URL, GATEWAY_API_KEY).
+
+    Code that acts for a session calls `gateways_app.clients.gateway_for(session)` instead: a
+    session may belong to a gateway row of its organization. `options` go to the adapter."""
     from django.utils.module_loading import import_string
 
     try:
@@ -472,4 +467,4 @@ def get_gateway() -> Gateway:
         ) from exc
     if isinstance(adapter, str):
         adapter = import_string(adapter)
-    return adapter()
+    return adapter(**options)

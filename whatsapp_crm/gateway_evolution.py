@@ -17,6 +17,14 @@ the one checked. Which payload came from where: tests/fixtures/evolution/README.
 | delete_session | `DELETE /instance/logout/{name}`; its 400 "is not connected" = done     |
 | list_groups    | `GET /group/fetchAllGroups/{name}?getParticipants=false` → an array     |
 | send_message   | `POST /message/sendText/{name}` {"number", "text"} → {"key": {"id"}}    |
+| list_participants | `GET /group/participants/{name}?groupJid=` → {"participants": [...]} |
+| check_connection | `GET /instance/fetchInstances` → an array (401: wrong key)            |
+
+With a `webhook` target (PUBLIC_BASE_URL set), creating (or reconnecting) an instance registers
+our receiver with `POST /webhook/set/{name}` {"webhook": {"enabled", "url", "headers",
+"byEvents": false, "base64": false, "events"}} (the 2.3.6 `webhookSchema`; the flat shape of the
+2.1.1 OpenAPI document is refused by 2.3.6), our key in `headers` as `X-Api-Key`. Evolution signs
+nothing: the key is the receiver's only check.
 
 Errors come as {"status", "error": "<reason phrase>", "response": {"message": str | [...]}}.
 Baileys' "Connection Closed" (answered 400 or 500 depending on where it is thrown) means the
@@ -28,7 +36,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from whatsapp_crm.gateway import GatewayError, GatewayGroup, SessionStatus, parse_group_entries
+from whatsapp_crm.gateway import (
+    GatewayError,
+    GatewayGroup,
+    GatewayParticipant,
+    SessionStatus,
+    parse_group_entries,
+)
 from whatsapp_crm.gateway_thirdparty import (
     ThirdPartyGateway,
     bare_message_id,
@@ -38,6 +52,8 @@ from whatsapp_crm.gateway_thirdparty import (
 )
 
 INTEGRATION = "WHATSAPP-BAILEYS"
+# The events the CRM's receiver uses (INTERFACE §7), as /webhook/set names them.
+WEBHOOK_EVENTS = ["CONNECTION_UPDATE", "MESSAGES_UPDATE", "GROUP_PARTICIPANTS_UPDATE"]
 EVOLUTION_STATES = {
     "open": "connected",
     "connecting": "connecting",
@@ -54,6 +70,9 @@ class EvolutionGateway(ThirdPartyGateway):
     auth_header = "apikey"
 
     # --- protocol calls ------------------------------------------------------------------------
+    def check_connection(self) -> None:
+        self.check_listing("/instance/fetchInstances")
+
     def create_session(self, session_id: str) -> SessionStatus:
         try:
             body = self._call(
@@ -69,10 +88,30 @@ class EvolutionGateway(ThirdPartyGateway):
             # Reconnecting an instance Evolution still has: "connect" starts it when closed.
             body = self._call("GET", f"/instance/connect/{quote(session_id)}")
             state = _instance_state(body) or "connecting"
+        self.register_webhook(session_id)
         status = (
             EVOLUTION_STATES.get(state, "connecting") if isinstance(state, str) else "connecting"
         )
         return SessionStatus(session_id=session_id, status=status, phone_number=None, error=None)
+
+    def register_webhook(self, session_id: str) -> None:
+        """Point the instance's webhook at our receiver (nothing without a target)."""
+        if self.webhook is None:
+            return
+        self._call(
+            "POST",
+            f"/webhook/set/{quote(session_id)}",
+            json={
+                "webhook": {
+                    "enabled": True,
+                    "url": self.webhook.url,
+                    "headers": {"X-Api-Key": self.webhook.api_key},
+                    "byEvents": False,
+                    "base64": False,
+                    "events": list(WEBHOOK_EVENTS),
+                }
+            },
+        )
 
     def get_qr(self, session_id: str) -> str | None:
         try:
@@ -132,6 +171,39 @@ class EvolutionGateway(ThirdPartyGateway):
         if not isinstance(body, list):
             raise self.bad_response("group list", body)
         return parse_group_entries(body, gateway_name="Evolution API")
+
+    def list_participants(self, session_id: str, group_jid: str) -> list[GatewayParticipant]:
+        """`GET /group/participants/{name}?groupJid=` → {"participants": [Baileys participants:
+        "id" (…@s.whatsapp.net or …@lid), "phoneNumber"? (the number of a privacy id),
+        "admin": "superadmin" | "admin" | null]} (2.3.6 `findParticipants`)."""
+        body = self._call(
+            "GET", f"/group/participants/{quote(session_id)}?groupJid={quote(group_jid)}"
+        )
+        entries = body.get("participants") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise self.bad_response("participant list", body)
+        participants = []
+        for entry in entries:
+            pid = entry.get("id") if isinstance(entry, dict) else None
+            if not isinstance(pid, str) or not pid.strip():
+                raise GatewayError(
+                    "Evolution API's participant list contains an entry without an id.",
+                    code="bad_response",
+                    body={"entry": entry},
+                )
+            admin = entry.get("admin")
+            if entry.get("isSuperAdmin") is True:
+                admin = "superadmin"
+            elif admin is None and entry.get("isAdmin") is True:
+                admin = "admin"
+            participants.append(
+                GatewayParticipant(
+                    id=pid.strip(),
+                    rank={"superadmin": "creator", "admin": "admin"}.get(admin, "member"),
+                    phone=phone_from_jid(entry.get("phoneNumber")),
+                )
+            )
+        return participants
 
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from whatsapp_crm.gateway import GatewayError, VpsGateway
+from whatsapp_crm.gateway import GatewayError, VpsGateway, WebhookTarget, wrong_kind
 
 # How much of a gateway's error text goes into a GatewayError message.
 GATEWAY_TEXT_MAX_CHARS = 300
@@ -69,8 +69,11 @@ class ThirdPartyGateway(VpsGateway):
         api_key: str | None = None,
         timeout: float | None = None,
         session: requests.Session | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, api_key=api_key, timeout=timeout, session=session)
+        super().__init__(
+            base_url=base_url, api_key=api_key, timeout=timeout, session=session, webhook=webhook
+        )
         self.auth_http = AuthHeaderHttp(self.http, header=self.auth_header, api_key=self.api_key)
         self.http = self.auth_http
 
@@ -101,6 +104,22 @@ class ThirdPartyGateway(VpsGateway):
                 ambiguous=sending,
                 body=response.text[:500],
             ) from None
+
+    def check_listing(self, path: str) -> None:
+        """`check_connection` of both gateways: `path` lists something (an array) with a valid
+        key; 401/403 is a wrong key; any other answer is not this kind of gateway."""
+        try:
+            body = self._call("GET", path)
+        except GatewayError as exc:
+            if exc.code in ("not_found", "rejected", "server_error", "bad_response"):
+                raise wrong_kind(self.kind, self.base_url, exc) from exc
+            raise
+        if not isinstance(body, list):
+            raise wrong_kind(
+                self.kind,
+                self.base_url,
+                GatewayError(f"GET {path} is not a list", body=body),
+            )
 
     def translate(self, exc: GatewayError) -> GatewayError:
         """The error as this gateway means it; subclasses add their not-connected answers."""

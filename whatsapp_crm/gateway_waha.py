@@ -17,11 +17,21 @@ from which version and engine is listed in tests/fixtures/waha/README.md.
 | list_groups    | `GET /api/{name}/groups`: an array (WEBJS, GOWS) or an object keyed by |
 |                | JID (NOWEB), in each engine's field names                              |
 | send_message   | `POST /api/sendText` {"session", "chatId", "text"}                     |
+| list_participants | `GET /api/{name}/groups/{id}/participants/v2` → [{"id","pn","role"}]|
+| check_connection | `GET /api/sessions` → an array (401: wrong key)                      |
 
 WAHA answers 422 {"error": "Session status is not as expected…", "status", "expected"} when the
 session is not WORKING (after waiting up to 5 s): that is the temporary `not_connected` error.
 WAHA Core runs one session, named `default`: with `single_session=True` (WAHA_SINGLE_SESSION)
 every CRM session id maps to it, so such a server serves one CRM session at a time.
+
+With a `webhook` target (PUBLIC_BASE_URL set), the session is created with WAHA's session
+`config`: one webhook to our receiver for WEBHOOK_EVENTS, our key as the custom header
+`X-Api-Key`, the HMAC key, and `metadata` naming our session id (WAHA echoes it in every event,
+which tells the receiver which CRM session `default` serves). A session WAHA already has gets the
+config with `PUT /api/sessions/{name}` before its restart. WAHA versions whose event list lacks
+the newer events (2024.10 knows `session.status` and `message.ack` only) refuse the list with a
+400 naming `events`: the session is then created with LEGACY_WEBHOOK_EVENTS.
 """
 
 from __future__ import annotations
@@ -32,7 +42,13 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from whatsapp_crm.gateway import GatewayError, GatewayGroup, SessionStatus
+from whatsapp_crm.gateway import (
+    GatewayError,
+    GatewayGroup,
+    GatewayParticipant,
+    SessionStatus,
+    WebhookTarget,
+)
 from whatsapp_crm.gateway_thirdparty import (
     ThirdPartyGateway,
     bare_message_id,
@@ -51,6 +67,14 @@ WAHA_STATES = {
     "STOPPED": "disconnected",
     "FAILED": "disconnected",
 }
+# WAHA GroupParticipant role → our member_rank ("left" ones are no members).
+WAHA_ROLES = {"superadmin": "creator", "admin": "admin", "participant": "member"}
+# The events the CRM's receiver uses (INTERFACE §7), as WAHA 2026.7.1 names them.
+WEBHOOK_EVENTS = ["session.status", "message.ack", "message.ack.group", "group.v2.participants"]
+# Those that WAHA 2024.10.8's event enum knows.
+LEGACY_WEBHOOK_EVENTS = ["session.status", "message.ack"]
+# The key of WAHA session `metadata` that names the CRM session (echoed in every event).
+METADATA_SESSION_KEY = "whatsapp_crm.session_id"
 NOT_WORKING_TEXT = "session status is not as expected"
 ALREADY_EXISTS_TEXT = "already exists"
 ONLY_DEFAULT_TEXT = "only 'default' session"
@@ -68,8 +92,11 @@ class WahaGateway(ThirdPartyGateway):
         timeout: float | None = None,
         session: requests.Session | None = None,
         single_session: bool | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, api_key=api_key, timeout=timeout, session=session)
+        super().__init__(
+            base_url=base_url, api_key=api_key, timeout=timeout, session=session, webhook=webhook
+        )
         self.single_session = (
             settings.WAHA_SINGLE_SESSION if single_session is None else single_session
         )
@@ -79,19 +106,52 @@ class WahaGateway(ThirdPartyGateway):
         return CORE_SESSION_NAME if self.single_session else session_id
 
     # --- protocol calls ------------------------------------------------------------------------
+    def check_connection(self) -> None:
+        self.check_listing("/api/sessions")
+
     def create_session(self, session_id: str) -> SessionStatus:
         name = self.session_name(session_id)
+        config = self.session_config(session_id, WEBHOOK_EVENTS)
         try:
-            body = self._call("POST", "/api/sessions", json={"name": name, "start": True})
+            body = self._create_or_restart(name, config)
         except GatewayError as exc:
-            if exc.status_code != 422 or ALREADY_EXISTS_TEXT not in gateway_text(exc.body):
+            if config is None or not _refuses_events(exc):
                 raise
-            # Reconnecting a session WAHA still has (WAHA Core always has `default`).
-            body = self._call("POST", f"/api/sessions/{quote(name)}/restart")
+            # An older WAHA: register the events it knows.
+            config = self.session_config(session_id, LEGACY_WEBHOOK_EVENTS)
+            body = self._create_or_restart(name, config)
         # The session exists now: an unexpected state here is left to get_status to judge.
         state = body.get("status") if isinstance(body, dict) else None
         status = WAHA_STATES.get(state, "connecting") if isinstance(state, str) else "connecting"
         return SessionStatus(session_id=session_id, status=status, phone_number=None, error=None)
+
+    def _create_or_restart(self, name: str, config: dict[str, Any] | None) -> Any:
+        request: dict[str, Any] = {"name": name, "start": True}
+        if config:
+            request["config"] = config
+        try:
+            return self._call("POST", "/api/sessions", json=request)
+        except GatewayError as exc:
+            if exc.status_code != 422 or ALREADY_EXISTS_TEXT not in gateway_text(exc.body):
+                raise
+        # Reconnecting a session WAHA still has (WAHA Core always has `default`). WAHA keeps an
+        # existing session's config: ours is set first (PUT stops, saves, restarts if running).
+        if config:
+            self._call("PUT", f"/api/sessions/{quote(name)}", json={"config": config})
+        return self._call("POST", f"/api/sessions/{quote(name)}/restart")
+
+    def session_config(self, session_id: str, events: list[str]) -> dict[str, Any] | None:
+        """WAHA's session `config` that registers our webhook receiver (None: no target)."""
+        if self.webhook is None:
+            return None
+        hook: dict[str, Any] = {
+            "url": self.webhook.url,
+            "events": list(events),
+            "customHeaders": [{"name": "X-Api-Key", "value": self.webhook.api_key}],
+        }
+        if self.webhook.hmac_key:
+            hook["hmac"] = {"key": self.webhook.hmac_key}
+        return {"metadata": {METADATA_SESSION_KEY: session_id}, "webhooks": [hook]}
 
     def get_qr(self, session_id: str) -> str | None:
         name = self.session_name(session_id)
@@ -142,6 +202,37 @@ class WahaGateway(ThirdPartyGateway):
             groups.append(group)
         return groups
 
+    def list_participants(self, session_id: str, group_jid: str) -> list[GatewayParticipant]:
+        """`GET /api/{session}/groups/{id}/participants/v2` → [{"id", "pn"?, "role"}] (WAHA's
+        GroupParticipant: id "…@c.us" or "…@lid", pn the number of a privacy id, role
+        participant | admin | superadmin | left; those who left are not members)."""
+        name = quote(self.session_name(session_id))
+        body = self._call("GET", f"/api/{name}/groups/{quote(group_jid)}/participants/v2")
+        if not isinstance(body, list):
+            raise self.bad_response("participant list", body)
+        participants = []
+        for entry in body:
+            pid = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(pid, dict):  # some engines serialize ids as {"_serialized"}
+                pid = pid.get("_serialized")
+            if not isinstance(pid, str) or not pid.strip():
+                raise GatewayError(
+                    "WAHA's participant list contains an entry without an id.",
+                    code="bad_response",
+                    body={"entry": entry},
+                )
+            role = entry.get("role")
+            if role == "left":
+                continue
+            participants.append(
+                GatewayParticipant(
+                    id=pid.strip(),
+                    rank=WAHA_ROLES.get(role, "member"),
+                    phone=phone_from_jid(entry.get("pn")),
+                )
+            )
+        return participants
+
     def send_message(
         self, *, session_id: str, to: str, message: str, client_message_id: str
     ) -> str:
@@ -185,6 +276,11 @@ class WahaGateway(ThirdPartyGateway):
                 permanent=True,
             )
         return super().translate(exc)
+
+
+def _refuses_events(exc: GatewayError) -> bool:
+    """WAHA's validation error (400) for an event name it does not know."""
+    return exc.status_code == 400 and "events" in gateway_text(exc.body).lower()
 
 
 def waha_state(state: Any) -> tuple[str, str | None]:

@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET
 
 from artists_app.selectors import cache_health
 from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from campaigns_app.selectors import queue_outages
 from sessions_app.models import WhatsAppSession
-from sessions_app.selectors import session_current_list
+from sessions_app.selectors import fingerprint, session_current_list, session_down_list
 from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.models import Organization
 from whatsapp_crm.tenancy import organization_required
@@ -69,14 +70,30 @@ def _sessions(organization: Organization) -> list[WhatsAppSession]:
     return list(session_current_list(organization=organization))
 
 
+def _sessions_context(organization: Organization) -> dict[str, Any]:
+    """The sessions, each with its gateway outage if any (a stored "connected" session whose
+    gateway stops answering is not shown as plainly connected), and their version for the poll."""
+    sessions = _sessions(organization)
+    outages = {item["session"].pk: item for item in queue_outages(organization=organization)}
+    for session in sessions:
+        session.outage = outages.get(session.pk)  # type: ignore[attr-defined]
+    version = fingerprint(
+        [
+            (s.pk, s.status, s.name, s.phone_number, s.last_error, s.last_error_at)
+            + ((outages[s.pk]["since"], outages[s.pk]["waiting"]) if s.pk in outages else ())
+            for s in sessions
+        ]
+    )
+    return {"sessions": sessions, "sessions_version": version}
+
+
 @require_GET
 @organization_required
 def home_page(request: HtmxHttpRequest) -> HttpResponse:
     organization = request.organization
-    sessions = _sessions(organization)
-    context: dict[str, Any] = {
-        "sessions": sessions,
-        "down": [s for s in sessions if s.status != WhatsAppSession.Status.CONNECTED],
+    context: dict[str, Any] = _sessions_context(organization)
+    context |= {
+        "down": session_down_list(organization=organization),
         "sends": sends_today(organization=organization),
         "campaigns": campaigns_in_progress(organization=organization),
         "cache": cache_health(organization=organization),
@@ -87,6 +104,9 @@ def home_page(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @organization_required
 def home_sessions(request: HtmxHttpRequest) -> HttpResponse:
-    """The session health list alone: polled by the start page (a few hundred bytes)."""
-    sessions = _sessions(request.organization)
-    return render(request, "whatsapp_crm/_home_sessions.html", {"sessions": sessions})
+    """The session health list alone, polled by the start page: 204 with no body while it is as
+    the page shows it (`v`), else the list (a few hundred bytes)."""
+    context = _sessions_context(request.organization)
+    if request.GET.get("v") == context["sessions_version"]:
+        return HttpResponse(status=204)
+    return render(request, "whatsapp_crm/_home_sessions.html", context)

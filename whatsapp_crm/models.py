@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from whatsapp_crm.timezones import default_time_zone, validate_time_zone
+
 
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -15,6 +17,13 @@ class Organization(models.Model):
         blank=True,
         help_text="ISO country code for phone numbers typed without +country (e.g. DE). "
         "Blank: the DEFAULT_PHONE_REGION setting.",
+    )
+    # Pages show times in this zone (whatsapp_crm/timezones.py); owners set it on the team page.
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA time zone name, e.g. Europe/Berlin. Pages show every time in it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "groups_app",
     "campaigns_app",
     "artists_app",
+    "gateways_app",
 ]
 
 MIDDLEWARE = [
@@ -86,6 +87,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "whatsapp_crm.tenancy.OrganizationMiddleware",
+    "whatsapp_crm.timezones.OrganizationTimeZoneMiddleware",
     "whatsapp_crm.ui.HtmxMessagesMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -107,6 +109,7 @@ TEMPLATES = [
                 "whatsapp_crm.tenancy.organization_context",
                 "whatsapp_crm.roles.role_context",
                 "whatsapp_crm.health.stalled_banner",
+                "sessions_app.context_processors.sessions_down_banner",
             ],
         },
     },
@@ -211,8 +214,21 @@ GATEWAY_BACKEND = env.str("GATEWAY_BACKEND", default="vps")
 WAHA_SINGLE_SESSION = env.bool("WAHA_SINGLE_SESSION", default=False)
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=10.0)
 GATEWAY_SEND_IDEMPOTENT = env.bool("GATEWAY_SEND_IDEMPOTENT", default=False)
+# The URL at which gateways reach the CRM (e.g. https://crm.example.com). When set, creating a
+# session on WAHA or Evolution API registers the CRM's webhook receiver with the gateway.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+# Fernet keys (comma-separated, newest first) that encrypt gateway API keys and webhook secrets
+# at rest (gateways_app/crypto.py). Unset: one key derived from DJANGO_SECRET_KEY.
+GATEWAY_SECRETS_KEYS = env.list("GATEWAY_SECRETS_KEYS", default=[])
 WHAPI_URL = env.str("WHAPI_URL", default="https://gate.whapi.cloud").rstrip("/")
 WHAPI_TOKEN = env.str("WHAPI_TOKEN", default="")
+# bench/bench_webhooks.py only: routes its yardstick, a bare DRF view, at /bench/bare/.
+BENCH_BARE_VIEW = env.bool("BENCH_BARE_VIEW", default=False)
+# Where member syncs read group members: `whapi` (WHAPI_URL/WHAPI_TOKEN) or `gateway` (a connected
+# WhatsApp session of the artist's organization, INTERFACE §9).
+MEMBER_SOURCE = env.str("MEMBER_SOURCE", default="whapi").strip().lower()
+if MEMBER_SOURCE not in ("whapi", "gateway"):
+    raise ImproperlyConfigured(f"MEMBER_SOURCE must be whapi or gateway, not {MEMBER_SOURCE!r}")
 WHAPI_TIMEOUT_SECONDS = env.float("WHAPI_TIMEOUT_SECONDS", default=15.0)
 WHAPI_CONCURRENCY = env.int("WHAPI_CONCURRENCY", default=8)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="DE").upper()

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from whatsapp_crm import team
+from whatsapp_crm import team, timezones
 from whatsapp_crm.errors import ApplicationError
 from whatsapp_crm.htmx import HtmxHttpRequest
 from whatsapp_crm.models import OrganizationMember
@@ -40,6 +40,15 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=lambda: [(name, name) for name in timezones.time_zone_names()],
+        help_text="Every page shows times in this zone; “today” on the start page begins at its "
+        "midnight.",
+    )
+
+
 def _members(request: HtmxHttpRequest):
     return OrganizationMember.objects.filter(organization=request.organization).select_related(
         "user"
@@ -67,8 +76,42 @@ def team_page(request: HtmxHttpRequest) -> HttpResponse:
                 )
                 return redirect("team:page")
         status = 400
-    context = {"members": _members(request), "form": form, "roles": Role.choices}
+    return _render_team_page(request, form=form, status=status)
+
+
+def _render_team_page(
+    request: HtmxHttpRequest,
+    *,
+    form: MemberAddForm | None = None,
+    zone_form: TimeZoneForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "members": _members(request),
+        "form": form or MemberAddForm(),
+        "roles": Role.choices,
+        "zone_form": zone_form
+        or TimeZoneForm(initial={"time_zone": request.organization.time_zone}),
+    }
     return render(request, "whatsapp_crm/team_page.html", context, status=status)
+
+
+@require_POST
+@role_required(Role.OWNER)
+def organization_time_zone(request: HtmxHttpRequest) -> HttpResponse:
+    """Owners set the organization's time zone; an unknown name is refused, nothing changes."""
+    zone_form = TimeZoneForm(request.POST)
+    if not zone_form.is_valid():
+        return _render_team_page(request, zone_form=zone_form, status=400)
+    try:
+        timezones.organization_set_time_zone(
+            organization=request.organization, time_zone=zone_form.cleaned_data["time_zone"]
+        )
+    except ApplicationError as exc:
+        zone_form.add_error("time_zone", exc.message)
+        return _render_team_page(request, zone_form=zone_form, status=400)
+    messages.success(request, f"Times are now shown in {request.organization.time_zone}.")
+    return redirect("team:page")
 
 
 @require_POST

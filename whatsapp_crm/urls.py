@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -11,6 +12,7 @@ urlpatterns = [
     path("", home.home_page, name="home"),
     path("home/sessions/", home.home_sessions, name="home-sessions"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("readyz", health.readyz, name="readyz"),
     path(
         "accounts/login/",
@@ -25,6 +27,7 @@ urlpatterns = [
     path("", include("campaigns_app.urls")),
     path("", include("artists_app.urls")),
     path("settings/", include("whatsapp_crm.team_urls")),
+    path("settings/gateways/", include("gateways_app.urls")),
     # JSON API and webhooks (paths accept a missing trailing slash).
     *api.api_path(
         "api/tasks/<uuid:task_id>", api.TaskRunDetailApi.as_view(), name="api-task-detail"
@@ -33,8 +36,14 @@ urlpatterns = [
     path("api/", include("groups_app.api_urls")),
     path("api/", include("campaigns_app.api_urls")),
     path("api/", include("artists_app.api_urls")),
+    path("api/", include("gateways_app.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+if settings.BENCH_BARE_VIEW:  # only in the gunicorn that bench/bench_webhooks.py starts
+    from bench.bare_view import BareApi
+
+    urlpatterns.append(path("bench/bare/", BareApi.as_view(), name="bench-bare"))
 
 handler404 = "whatsapp_crm.views.not_found"

@@ -24,7 +24,9 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -289,19 +291,15 @@ class WebhookView(APIView):
         with transaction.atomic():
             if received.event_key.startswith(BODY_KEY_PREFIX):
                 return self._apply_body_keyed(received, data)
-            try:
-                with transaction.atomic():
-                    event = WebhookEvent.objects.create(
-                        source=received.source,
-                        event_key=received.event_key,
-                        session_id=received.session_id[:200],
-                        payload=db_safe_json(received.payload),
-                        raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
-                        outcome=WebhookEvent.Outcome.APPLIED,
-                    )
-            except IntegrityError:
-                event = None
-            if event is None:
+            event = WebhookEvent(
+                source=received.source,
+                event_key=received.event_key,
+                session_id=received.session_id[:200],
+                payload=db_safe_json(received.payload),
+                raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
+                outcome=WebhookEvent.Outcome.APPLIED,
+            )
+            if not _insert_unless_kept(event):
                 existing = (
                     WebhookEvent.objects.filter(
                         source=received.source,
@@ -373,6 +371,30 @@ class WebhookView(APIView):
             outcome=WebhookEvent.Outcome.APPLIED,
         )
         return self._apply_new(event, data)
+
+
+def _insert_unless_kept(event: WebhookEvent) -> bool:
+    """Insert a new inbox row unless an event with its (source, event_key) is already kept:
+    INSERT … ON CONFLICT DO NOTHING RETURNING id, one statement (no savepoint; a concurrent
+    insert of the same key is waited for, as the unique index does). False: a replay."""
+    meta = WebhookEvent._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    for f in fields:
+        f.pre_save(event, add=True)  # received_at (auto_now_add)
+    query = InsertQuery(WebhookEvent, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [event])
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
+    return True
 
 
 def _lock_stream(source: str, session_id: str) -> None:

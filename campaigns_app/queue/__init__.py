@@ -8,6 +8,7 @@ operating it: docs/queue.md):
 - `lease`  — how long a claim holds its rows; the heartbeat that renews a live worker's claim.
 - `outage` — an unreachable gateway pauses its sessions instead of failing their rows.
 - `errors` — late message errors (WhatsApp 420 after the gateway accepted a message).
+- `receipts` — delivery receipts (delivered / read / played per participant) and their counts.
 - `common` — the back-off, the claim lookahead and the pacing rows, shared by the steps.
 
 Scheduled-message actions and campaign writes are in `campaigns_app.services`.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from campaigns_app.queue.claim import Claim, queue_claim
 from campaigns_app.queue.common import claim_lookahead, retry_delay
 from campaigns_app.queue.errors import (
+    MESSAGE_ACK_SOURCE,
     MESSAGE_ERROR_SOURCE,
     MessageErrorOutcome,
     message_error_apply,
@@ -26,14 +28,24 @@ from campaigns_app.queue.errors import (
 from campaigns_app.queue.lease import ClaimHeartbeat, call_lease, lease_renew
 from campaigns_app.queue.outage import gateway_reached, outage_pause
 from campaigns_app.queue.reap import ReapResult, queue_drain, queue_process_once, queue_reap
+from campaigns_app.queue.receipts import (
+    ACKS,
+    ReceiptOutcome,
+    receipt_participant,
+    receipt_record,
+    receipts_apply_kept,
+)
 from campaigns_app.queue.send import SendSummary, queue_send_claimed, record_failure, record_sent
 
 __all__ = [
+    "ACKS",
+    "MESSAGE_ACK_SOURCE",
     "MESSAGE_ERROR_SOURCE",
     "Claim",
     "ClaimHeartbeat",
     "MessageErrorOutcome",
     "ReapResult",
+    "ReceiptOutcome",
     "SendSummary",
     "call_lease",
     "claim_lookahead",
@@ -46,6 +58,9 @@ __all__ = [
     "queue_drain",
     "queue_process_once",
     "queue_reap",
+    "receipt_participant",
+    "receipt_record",
+    "receipts_apply_kept",
     "queue_send_claimed",
     "record_failure",
     "record_sent",

@@ -39,6 +39,13 @@ from whatsapp_crm.models import WebhookEvent
 
 MessageStatus = ScheduledWhatsAppMessage.Status
 MESSAGE_ERROR_SOURCE = "message_error"
+# Our protocol's message acks (queue/receipts.py); an `error` ack is a message error.
+MESSAGE_ACK_SOURCE = "message_ack"
+# Kept (pending) events that report an error for a message: their payloads name errorCode and
+# errorMessage. Receivers of other gateways add their own kept error events here.
+KEPT_ERROR_EVENTS = Q(source=MESSAGE_ERROR_SOURCE) | Q(
+    source=MESSAGE_ACK_SOURCE, payload__ack="error"
+)
 # How long after a call started an unmatched error about the same group is taken to be about it:
 # the longest call (GATEWAY_TIMEOUT_SECONDS) plus the minutes WhatsApp may take to refuse.
 LATE_ERROR_MATCH_SECONDS = 600
@@ -115,6 +122,11 @@ def message_error_apply(
     text = message_error_text(code=error_code, message=error_message)
     if row.status not in (MessageStatus.SENT, MessageStatus.NEEDS_REVIEW):
         return MessageErrorOutcome("unchanged", row.id, f"row is {row.status}; nothing to change")
+    if row.delivered_count:
+        # Receipts never move a row backwards: a message that reached someone is not failed.
+        return MessageErrorOutcome(
+            "unchanged", row.id, f"already delivered to {row.delivered_count}; not failed"
+        )
     now = timezone.now()
     ScheduledWhatsAppMessage.objects.filter(id=row.id).update(
         status=MessageStatus.FAILED, error_message=text, updated_at=now
@@ -177,7 +189,7 @@ def late_errors_for(*, rows: Iterable[ScheduledWhatsAppMessage]) -> dict[Any, La
         )
     events = list(
         WebhookEvent.objects.filter(
-            candidates, source=MESSAGE_ERROR_SOURCE, outcome=WebhookEvent.Outcome.PENDING
+            candidates, KEPT_ERROR_EVENTS, outcome=WebhookEvent.Outcome.PENDING
         ).order_by("-received_at")
     )
     found: dict[Any, LateError] = {}

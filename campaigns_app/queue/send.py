@@ -22,8 +22,10 @@ Rules:
 - An answer about the session ("not connected", rate-limited, unauthorized) pauses the session:
   its other rows in this batch are handed back untried; a success clears the pause. "Not
   connected" and "unauthorized" are also noted on the session's card (its last_error).
-- An unreachable gateway pauses every session of the gateway and the whole rest of the batch is
-  handed back untried; any answer from the gateway ends the outage (once per batch).
+- Each row is sent through its session's gateway (`gateways_app.clients.gateway_for`: its row,
+  or the default gateway). An unreachable gateway pauses every session of that gateway and the
+  rest of the batch's rows on that gateway are handed back untried; any answer from a gateway
+  ends its outage (once per batch and gateway).
 """
 
 from __future__ import annotations
@@ -47,13 +49,15 @@ from campaigns_app.models import (
     ScheduledWhatsAppMessage,
 )
 from campaigns_app.queue.common import claim_lookahead, retry_delay, session_states_ensure
-from campaigns_app.queue.errors import MESSAGE_ERROR_SOURCE, lock_message_id, message_error_text
+from campaigns_app.queue.errors import KEPT_ERROR_EVENTS, lock_message_id, message_error_text
 from campaigns_app.queue.lease import ClaimHeartbeat, call_lease
 from campaigns_app.queue.outage import gateway_reached, outage_pause
+from campaigns_app.queue.receipts import receipts_apply_kept
 from campaigns_app.services import campaign_group_mirror
+from gateways_app.clients import gateway_for
 from sessions_app.models import WhatsAppSession
 from sessions_app.services import session_mark_error
-from whatsapp_crm.gateway import Gateway, GatewayError, get_gateway
+from whatsapp_crm.gateway import Gateway, GatewayError
 from whatsapp_crm.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -105,7 +109,9 @@ def _body_text(body: Any) -> str:
 def queue_send_claimed(
     *, token: str, row_ids: Iterable[Any], gateway: Gateway | None = None
 ) -> SendSummary:
-    """Send the rows of one claim, each at its rate-limit slot, and record every answer."""
+    """Send the rows of one claim, each at its rate-limit slot, and record every answer.
+
+    `gateway` (tests) replaces every session's own gateway client."""
     summary = SendSummary()
     rows = list(
         ScheduledWhatsAppMessage.objects.filter(
@@ -114,24 +120,23 @@ def queue_send_claimed(
             status=MessageStatus.SENDING,
             call_started_at__isnull=True,  # a redelivered task never repeats a started call
         )
-        .select_related("session", "campaign_group")
+        .select_related("session", "session__gateway", "campaign_group")
         .order_by("send_after", "next_attempt_at")
     )
     if not rows:
         return summary
-    gateway = gateway or get_gateway()
-    batch = _Batch()
+    batch = _Batch(fixed_gateway=gateway)
     with ClaimHeartbeat(token, gateway=gateway) as heartbeat:
         for row in rows:
-            if batch.gateway_down or row.session_id in batch.paused:
-                # Its session (or the whole gateway) just failed: hand the row back untried.
+            if row.session.gateway_id in batch.gateways_down or row.session_id in batch.paused:
+                # Its session (or its whole gateway) just failed: hand the row back untried.
                 summary.add(row.id, _defer(row=row, token=token))
                 continue
             if row.send_after:
                 wait = (row.send_after - timezone.now()).total_seconds()
                 if wait > 0:
                     time.sleep(min(wait, claim_lookahead().total_seconds()))
-            outcome = _send_one(row=row, token=token, gateway=gateway, batch=batch)
+            outcome = _send_one(row=row, token=token, batch=batch)
             summary.add(row.id, outcome)
             heartbeat.progress()
             if outcome == "sent" and row.session_id not in batch.recovered:
@@ -144,20 +149,32 @@ def queue_send_claimed(
 
 @dataclass
 class _Batch:
-    """What one batch learned about its sessions and its gateway so far."""
+    """What one batch learned about its sessions and their gateways so far. Gateways are named
+    by `whatsapp_sessions.gateway_id` (None: the default gateway)."""
 
+    fixed_gateway: Gateway | None = None  # tests: one client for every session
     paused: set[Any] = field(default_factory=set)  # sessions that just answered "not connected"
     recovered: set[Any] = field(default_factory=set)  # sessions that just sent
-    gateway_down: bool = False  # the gateway was unreachable: nothing more is tried
-    gateway_answered: bool = False  # an answer came back: any outage is over
+    gateways_down: set[Any] = field(default_factory=set)  # unreachable: nothing more is tried
+    gateways_answered: set[Any] = field(default_factory=set)  # answered: any outage is over
+    clients: dict[Any, Gateway] = field(default_factory=dict)
 
-    def gateway_reachable(self) -> None:
+    def client_for(self, session: WhatsAppSession) -> Gateway:
+        """The session's gateway client (built once per gateway and batch)."""
+        if self.fixed_gateway is not None:
+            return self.fixed_gateway
+        key = session.gateway_id
+        if key not in self.clients:
+            self.clients[key] = gateway_for(session)
+        return self.clients[key]
+
+    def gateway_reachable(self, gateway_id: Any) -> None:
         """Called after the answer is recorded, so that a failure here cannot lose it."""
-        if self.gateway_answered:
+        if gateway_id in self.gateways_answered:
             return
-        self.gateway_answered = True
+        self.gateways_answered.add(gateway_id)
         try:
-            gateway_reached()
+            gateway_reached(gateway_id=gateway_id)
         except DatabaseError:
             # The outage flag stays one batch longer: the next answer clears it.
             logger.warning("could not clear the gateway outage", exc_info=True)
@@ -184,8 +201,15 @@ def _defer(*, row: ScheduledWhatsAppMessage, token: str) -> str:
     return "deferred" if released else "lost"
 
 
-def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway, batch: _Batch) -> str:
-    """Call the gateway for one row and record the answer; returns the outcome."""
+def _send_one(*, row: ScheduledWhatsAppMessage, token: str, batch: _Batch) -> str:
+    """Call the session's gateway for one row and record the answer; returns the outcome."""
+    gateway_id = row.session.gateway_id
+    try:
+        gateway = batch.client_for(row.session)
+    except GatewayError as exc:  # the gateway row cannot be used (e.g. its key is unreadable)
+        outcome = _with_db_retry(partial(record_failure, row=row, token=token, exc=exc))
+        batch.paused.add(row.session_id)
+        return outcome
     now = timezone.now()
     started = ScheduledWhatsAppMessage.objects.filter(
         id=row.id,
@@ -207,14 +231,14 @@ def _send_one(*, row: ScheduledWhatsAppMessage, token: str, gateway: Gateway, ba
     except GatewayError as exc:
         outcome = _with_db_retry(partial(record_failure, row=row, token=token, exc=exc))
         if exc.unreachable:
-            batch.gateway_down = True
+            batch.gateways_down.add(gateway_id)
         else:
-            batch.gateway_reachable()
+            batch.gateway_reachable(gateway_id)
         if exc.code in _PAUSING_CODES:
             batch.paused.add(row.session_id)
         return outcome
     outcome = _with_db_retry(partial(record_sent, row=row, token=token, message_id=message_id))
-    batch.gateway_reachable()
+    batch.gateway_reachable(gateway_id)
     return outcome
 
 
@@ -243,13 +267,22 @@ def record_sent(*, row: ScheduledWhatsAppMessage, token: str, message_id: str) -
     now = timezone.now()
     with transaction.atomic():
         lock_message_id(message_id)
-        kept_errors = list(
+        # Events kept for this message id: errors fail the row; receipts (acks) are counted.
+        kept_events = list(
             WebhookEvent.objects.select_for_update().filter(
-                source=MESSAGE_ERROR_SOURCE,
                 outcome=WebhookEvent.Outcome.PENDING,
                 reference=message_id,
                 session_id=row.session.session_id,
             )
+        )
+        kept_errors = (
+            list(
+                WebhookEvent.objects.filter(
+                    KEPT_ERROR_EVENTS, id__in=[e.id for e in kept_events]
+                ).order_by("received_at")
+            )
+            if kept_events
+            else []
         )
         error = ""
         if kept_errors:
@@ -276,12 +309,13 @@ def record_sent(*, row: ScheduledWhatsAppMessage, token: str, message_id: str) -
                 message_id,
             )
             return "lost"
-        if kept_errors:
-            WebhookEvent.objects.filter(id__in=[e.id for e in kept_errors]).update(
+        if kept_events:
+            WebhookEvent.objects.filter(id__in=[e.id for e in kept_events]).update(
                 outcome=WebhookEvent.Outcome.APPLIED,
                 applied_at=now,
                 detail=f"applied when the send of row {row.id} was recorded",
             )
+        receipts_apply_kept(row=row, message_id=message_id)
         if row.campaign_group_id:
             campaign_group_mirror(
                 row=row,
@@ -377,7 +411,7 @@ def _record_unreachable(*, row: ScheduledWhatsAppMessage, token: str, exc: Gatew
     now = timezone.now()
     with transaction.atomic():
         # States first, then the row: the one lock order of this path (queue/outage.py).
-        until = outage_pause(now=now)
+        until = outage_pause(now=now, gateway_id=row.session.gateway_id)
         since = (
             QueueSessionState.objects.filter(session_id=row.session_id)
             .values_list("unreachable_since", flat=True)

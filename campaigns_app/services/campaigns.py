@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns_app.models import (
@@ -80,6 +81,8 @@ def _campaign_recount(*, campaign_id: Any, now: datetime | None = None) -> Notif
             sent=Count("id", filter=Q(status=GroupStatus.SENT)),
             failed=Count("id", filter=Q(status=GroupStatus.FAILED)),
             cancelled=Count("id", filter=Q(status=GroupStatus.CANCELLED)),
+            delivered=Coalesce(Sum("delivered_count"), 0),
+            read=Coalesce(Sum("read_count"), 0),
         )
         total, sent, failed, cancelled = (
             counts["total"],
@@ -87,6 +90,8 @@ def _campaign_recount(*, campaign_id: Any, now: datetime | None = None) -> Notif
             counts["failed"],
             counts["cancelled"],
         )
+        # Receipts (queue/receipts.py) move these between recounts; a recount settles them.
+        receipts = (counts["delivered"], counts["read"])
         status = campaign_status_of(
             campaign=campaign, total=total, sent=sent, failed=failed, cancelled=cancelled, now=now
         )
@@ -99,8 +104,11 @@ def _campaign_recount(*, campaign_id: Any, now: datetime | None = None) -> Notif
             campaign.cancelled_count,
             campaign.status,
             campaign.finished_at,
-        ) != (total, sent, failed, cancelled, status, finished_at)
+            campaign.delivered_count,
+            campaign.read_count,
+        ) != (total, sent, failed, cancelled, status, finished_at, *receipts)
         if changed:
+            campaign.delivered_count, campaign.read_count = receipts
             campaign.total_groups = total
             campaign.sent_count = sent
             campaign.failed_count = failed
@@ -116,6 +124,8 @@ def _campaign_recount(*, campaign_id: Any, now: datetime | None = None) -> Notif
                     "cancelled_count",
                     "status",
                     "finished_at",
+                    "delivered_count",
+                    "read_count",
                     "updated_at",
                 ]
             )

@@ -88,12 +88,16 @@ def test_it_shows_live_sync_progress_and_finds_an_artist_by_phone(
     assert "admin" in results
     screenshot("lookup")
 
-    # The cached members of an artist, privacy ids included, open in place.
+    # The cached members of an artist, privacy ids included, open in their own panel.
     row = page.locator('#artists-table tr[data-artist="Lena Marlen"]')
-    row.locator("summary", has_text="Members").click()
-    row.locator("table.members").wait_for()
-    assert row.locator("table.members tbody tr").count() == 40
-    assert row.locator("table.members .badge", has_text="privacy id").count() == 2
+    row.locator("[data-open-artist]").click()
+    panel = page.locator("#artist-panel")
+    panel.locator("table.members").wait_for()
+    assert "Lena Marlen" in panel.locator("h2").inner_text()
+    assert panel.locator("table.members tbody tr").count() == 40
+    assert panel.locator("table.members .badge", has_text="privacy id").count() == 2
+    assert row.locator("table.members").count() == 0
+    screenshot("members-panel")
 
     page.fill("#lookup-phone", "not a number")
     page.wait_for_selector("#lookup-results .alert-error")

@@ -94,14 +94,18 @@ def test_it_creates_a_campaign_and_watches_it_finish(
     assert page.locator("#campaign-counts").inner_text().startswith("5 sent · 0 failed")
     assert page.locator("tr[data-group-status=sent]").count() == 5
     assert page.locator("td.mono", has_text="sim_").count() == 5
-    # Final: it only watches for late WhatsApp errors for a short while, then polling stops.
+    # Final: it watches for late WhatsApp errors for a short while, then for delivery receipts
+    # for a longer one, then polling stops.
     assert page.locator("#campaign-progress[data-watching=late-errors]").count() == 1
     screenshot("sent")
     selectors.LATE_ERROR_WINDOW_SECONDS = 0
     try:
+        page.wait_for_selector("#campaign-progress[data-watching=receipts]", timeout=10_000)
+        selectors.RECEIPT_WATCH_SECONDS = 0
         page.wait_for_selector("#campaign-progress:not([hx-trigger])", timeout=10_000)
     finally:
         selectors.LATE_ERROR_WINDOW_SECONDS = 30
+        selectors.RECEIPT_WATCH_SECONDS = 15 * 60
     assert len(live_gateway_simulator.sends()) == 5
 
 

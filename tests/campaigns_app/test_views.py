@@ -161,6 +161,14 @@ def test_it_polls_progress_until_the_campaign_is_final(
     NotificationCampaignGroup.objects.filter(campaign=campaign).update(
         sent_at=timezone.now() - timedelta(seconds=selectors.LATE_ERROR_WINDOW_SECONDS + 1)
     )
+    # Past the late-error window, it still watches for delivery receipts, for a while.
+    receipts = logged_in_client.get(url, **HTMX)
+    assert 'data-watching="receipts"' in receipts.text
+    assert "late WhatsApp errors" not in receipts.text
+
+    NotificationCampaignGroup.objects.filter(campaign=campaign).update(
+        sent_at=timezone.now() - timedelta(seconds=selectors.RECEIPT_WATCH_SECONDS + 1)
+    )
     settled = logged_in_client.get(url, **HTMX)
     assert "hx-trigger" not in settled.text
     assert "watching" not in settled.text
@@ -264,12 +272,16 @@ def test_it_queues_a_message_from_the_queue_page(logged_in_client, gateway_sessi
     assert "must be a WhatsApp JID" in bad.text
 
 
-def test_it_polls_the_queue_only_while_work_is_in_flight(logged_in_client, gateway_session):
+def test_it_polls_the_queue_fast_only_while_work_is_in_flight(logged_in_client, gateway_session):
+    # The table never reloads on a timer: a tiny change poll does (test_queue_page.py measures it),
+    # every 2 s while rows are in flight, every 10 s while the queue is quiet.
     empty = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX)
-    assert "hx-trigger" not in empty.text
+    assert 'hx-trigger="every 2s"' not in empty.text
+    assert 'id="queue-poll"' in empty.text and 'hx-trigger="every 10s"' in empty.text
 
     message_create(session=gateway_session)
     busy = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX)
+    assert busy.text.count("every ") == 1
     assert 'hx-trigger="every 2s"' in busy.text
 
 

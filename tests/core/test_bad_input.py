@@ -18,16 +18,25 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from gateways_app.models import WhatsAppGateway
+from gateways_app.services import gateway_create
 from groups_app.models import WhatsAppGroup
 from tests import factories
 from tests.helpers import load_payload
 from whatsapp_crm.models import WebhookEvent
+from whatsapp_crm.webhooks import webhook_signature
 
 # Values filled in from the `world` fixture (the organization's rows).
 SESSION, SESSION_GATEWAY_ID, GROUP = "<session>", "<session_id>", "<group>"
 CAMPAIGN, ARTIST = "<campaign>", "<artist>"
+# The organization's WAHA and Evolution gateway rows, and a session on each (their session ids).
+GATEWAY, EVOLUTION_GATEWAY = "<gateway>", "<evolution_gateway>"
+WAHA_SESSION_ID, EVOLUTION_SESSION_ID = "<waha_session_id>", "<evolution_session_id>"
 # The row whose id fills `<uuid:pk>` in "api/<kind>/<uuid:pk>/…".
-ROW_OF_KIND = {"sessions": SESSION, "campaigns": CAMPAIGN, "artists": ARTIST}
+ROW_OF_KIND = {"sessions": SESSION, "campaigns": CAMPAIGN, "artists": ARTIST, "gateways": GATEWAY}
+# The gateway row whose id fills `<uuid:gateway_id>` in "api/webhooks/<kind>/<uuid:gateway_id>/".
+GATEWAY_OF_KIND = {"waha": GATEWAY, "evolution": EVOLUTION_GATEWAY}
+WAHA_GATEWAY_URL, EVOLUTION_GATEWAY_URL = "http://waha-world.test", "http://evolution-world.test"
 WRITE_METHODS = ("post", "put", "patch")
 
 
@@ -39,10 +48,12 @@ class Endpoint:
     webhook: bool = False
     # Fields whose over-long text is kept (cut), not refused: no 4xx expected for them.
     cuts: tuple[str, ...] = field(default=())
+    # The default gateway's kind this webhook receiver needs (GATEWAY_BACKEND), if any.
+    backend: str = ""
 
 
 ENDPOINTS = [
-    Endpoint("api/sessions/", {"name": "Tour phone"}),
+    Endpoint("api/sessions/", {"name": "Tour phone", "gateway": GATEWAY}),
     Endpoint("api/sessions/<uuid:pk>/verify/"),
     Endpoint("api/sessions/<uuid:pk>/sync-groups/"),
     Endpoint(
@@ -86,6 +97,71 @@ ENDPOINTS = [
             "groupJid": "120363000000000001@g.us",
             "id": "evt-1",
         },
+        webhook=True,
+    ),
+    Endpoint(
+        "api/webhooks/whatsapp/message-ack/",
+        {
+            "event": "message_ack",
+            "sessionId": SESSION_GATEWAY_ID,
+            "messageId": "3EB0C767D26A1D6E5A9C",
+            "ack": "read",
+            "participant": "4915123456789@s.whatsapp.net",
+            "id": "evt-ack-1",
+        },
+        webhook=True,
+    ),
+    Endpoint(
+        "api/webhooks/whatsapp/group-participants/",
+        {
+            "event": "group_participants",
+            "sessionId": SESSION_GATEWAY_ID,
+            "groupJid": "120363000000000101@g.us",
+            "action": "add",
+            "participants": ["4915123456789", "123456789012345@lid"],
+            "id": "evt-gp-1",
+        },
+        webhook=True,
+    ),
+]
+
+WAHA_EVENT = {
+    "id": "evt_01kbq3m7d2x9v4c6t8r0n5p1wz",
+    "timestamp": 1764612000123,
+    "event": "session.status",
+    "payload": {"name": "x", "status": "WORKING", "statuses": []},
+}
+EVOLUTION_EVENT = {
+    "event": "connection.update",
+    "data": {"state": "open", "statusReason": 200, "wuid": "4915123456789@s.whatsapp.net"},
+    "date_time": "2026-12-01T18:40:00.123Z",
+}
+ENDPOINTS += [
+    Endpoint(
+        "api/gateways/",
+        {"name": "Munich", "kind": "waha", "base_url": "http://waha-munich.test", "api_key": "k1"},
+    ),
+    Endpoint("api/gateways/<uuid:pk>/check/"),
+    Endpoint(
+        "api/webhooks/waha/",
+        {**WAHA_EVENT, "session": SESSION_GATEWAY_ID},
+        webhook=True,
+        backend="waha",
+    ),
+    Endpoint(
+        "api/webhooks/waha/<uuid:gateway_id>/",
+        {**WAHA_EVENT, "session": WAHA_SESSION_ID},
+        webhook=True,
+    ),
+    Endpoint(
+        "api/webhooks/evolution/",
+        {**EVOLUTION_EVENT, "instance": SESSION_GATEWAY_ID},
+        webhook=True,
+        backend="evolution",
+    ),
+    Endpoint(
+        "api/webhooks/evolution/<uuid:gateway_id>/",
+        {**EVOLUTION_EVENT, "instance": EVOLUTION_SESSION_ID},
         webhook=True,
     ),
 ]
@@ -144,6 +220,9 @@ class World:
         return self.ids.get(value, value) if isinstance(value, str) else value
 
     def url(self, route: str) -> str:
+        if "<uuid:gateway_id>" in route:
+            kind = route.split("/")[2]
+            return "/" + route.replace("<uuid:gateway_id>", self.ids[GATEWAY_OF_KIND[kind]])
         if "<uuid:pk>" not in route:
             return "/" + route
         kind = route.split("/")[1]
@@ -152,10 +231,41 @@ class World:
     def body(self, endpoint: Endpoint) -> dict[str, Any]:
         return {name: self.fill(value) for name, value in (endpoint.body or {}).items()}
 
+    def headers(self, endpoint: Endpoint, raw: bytes) -> dict[str, str]:
+        """A gateway row's receiver: its webhook secret as key, WAHA's signature of `raw`."""
+        if "<uuid:gateway_id>" not in endpoint.route:
+            return {}
+        kind = endpoint.route.split("/")[2]
+        secret = WhatsAppGateway.objects.get(pk=self.ids[GATEWAY_OF_KIND[kind]]).webhook_secret
+        headers = {"HTTP_X_API_KEY": secret}
+        if kind == "waha":
+            headers["HTTP_X_WEBHOOK_HMAC"] = webhook_signature(secret, raw)
+        return headers
+
 
 @pytest.fixture
 def world(organization, api_client, mocked_gateway) -> World:
     session = factories.session_create(organization=organization)
+    waha = gateway_create(
+        organization=organization,
+        name="WAHA",
+        kind="waha",
+        base_url=WAHA_GATEWAY_URL,
+        api_key="waha-key",
+    )
+    evolution = gateway_create(
+        organization=organization,
+        name="Evolution",
+        kind="evolution",
+        base_url=EVOLUTION_GATEWAY_URL,
+        api_key="evolution-key",
+    )
+    on_waha = factories.session_create(organization=organization, gateway=waha)
+    on_evolution = factories.session_create(organization=organization, gateway=evolution)
+    mocked_gateway.get(f"{WAHA_GATEWAY_URL}/api/sessions", json=[])
+    mocked_gateway.post(
+        f"{WAHA_GATEWAY_URL}/api/sessions", status=201, json={"name": "x", "status": "STARTING"}
+    )
     group = WhatsAppGroup.objects.create(
         organization=organization,
         session=session,
@@ -188,6 +298,10 @@ def world(organization, api_client, mocked_gateway) -> World:
             GROUP: str(group.pk),
             CAMPAIGN: campaign.json()["id"],
             ARTIST: artist.json()["id"],
+            GATEWAY: str(waha.pk),
+            EVOLUTION_GATEWAY: str(evolution.pk),
+            WAHA_SESSION_ID: on_waha.session_id,
+            EVOLUTION_SESSION_ID: on_evolution.session_id,
         }
     )
 
@@ -209,6 +323,8 @@ def _bad_body(world: World, endpoint: Endpoint, variant: str) -> bytes:
 
 
 def _client(endpoint: Endpoint, api_client: APIClient, webhook_client: APIClient) -> APIClient:
+    if "<uuid:gateway_id>" in endpoint.route:
+        return APIClient()  # the gateway row's own key: World.headers
     return webhook_client if endpoint.webhook else api_client
 
 
@@ -229,16 +345,20 @@ def test_every_write_endpoint_is_listed():
 
 @pytest.mark.parametrize(("endpoint", "variant"), _variants())
 def test_no_bad_body_answers_5xx_or_changes_anything(
-    world, api_client, webhook_client, endpoint, variant
+    world, api_client, webhook_client, endpoint, variant, settings
 ):
+    if endpoint.backend:
+        settings.GATEWAY_BACKEND = endpoint.backend
     before = _database()
     client = _client(endpoint, api_client, webhook_client)
+    raw = _bad_body(world, endpoint, variant)
 
     response = client.generic(
         endpoint.method.upper(),
         world.url(endpoint.route),
-        _bad_body(world, endpoint, variant),
+        raw,
         content_type="application/json",
+        **world.headers(endpoint, raw),
     )
 
     if endpoint.body is None:
@@ -254,15 +374,19 @@ def test_no_bad_body_answers_5xx_or_changes_anything(
 @pytest.mark.parametrize(
     "endpoint", [pytest.param(e, id=e.route) for e in ENDPOINTS if e.body is not None]
 )
-def test_the_valid_bodies_are_accepted(world, api_client, webhook_client, endpoint):
+def test_the_valid_bodies_are_accepted(world, api_client, webhook_client, endpoint, settings):
     """The bad bodies above differ from these in one thing only: so that one thing is refused."""
+    if endpoint.backend:
+        settings.GATEWAY_BACKEND = endpoint.backend
     client = _client(endpoint, api_client, webhook_client)
+    raw = json.dumps(world.body(endpoint)).encode()
 
     response = client.generic(
         endpoint.method.upper(),
         world.url(endpoint.route),
-        json.dumps(world.body(endpoint)),
+        raw,
         content_type="application/json",
+        **world.headers(endpoint, raw),
     )
 
     assert 200 <= response.status_code < 300, response.content[:300]

@@ -3,12 +3,14 @@ number links to where it is fixed; only the organization's own data."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
+from campaigns_app.models import NotificationCampaign, QueueSessionState, ScheduledWhatsAppMessage
+from sessions_app import services
 from tests import factories
 
 Q = ScheduledWhatsAppMessage.Status
@@ -104,3 +106,43 @@ def test_anonymous_users_go_to_the_login(client, db):
 
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_a_quiet_poll_of_the_sessions_part_is_empty(logged_in_client, activity):
+    html = logged_in_client.get("/").content.decode()
+    url = re.search(r'hx-get="(/home/sessions/\?v=\w+)"', html).group(1)
+
+    quiet = logged_in_client.get(url, HTTP_HX_REQUEST="true")
+    services.session_mark_connected(session=activity, phone_number=activity.phone_number)
+    changed = logged_in_client.get(url, HTTP_HX_REQUEST="true")
+
+    assert quiet.status_code == 204 and quiet.content == b""
+    assert changed.status_code == 200
+    assert 'data-status="connected"' in changed.content.decode()
+
+
+def test_the_numbers_that_cannot_send_link_to_the_sessions_page(logged_in_client, activity):
+    html = logged_in_client.get("/").content.decode()
+
+    assert (
+        '<a class="badge badge-red" href="/settings/whatsapp/" data-metric="down">1 cannot send</a>'
+        in html
+    )
+
+
+def test_a_session_whose_gateway_is_down_shows_the_outage_not_connected(
+    logged_in_client, gateway_session, activity
+):
+    since = timezone.now() - timedelta(minutes=4)
+    QueueSessionState.objects.create(
+        session=gateway_session, unreachable_since=since, consecutive_failures=2
+    )
+    page = logged_in_client.get("/").text
+    line = f"Gateway unreachable since {timezone.localtime(since):%H:%M} — 1 message waiting"
+    assert line in page
+    item = page[page.index(f'data-session="{gateway_session.session_id}"') :]
+    assert "Connected</span>" not in item[: item.index("</li>")]
+
+    # The polled part changes with the outage, so an open page picks it up.
+    quiet = logged_in_client.get("/home/sessions/", {"v": "stale"}, HTTP_HX_REQUEST="true")
+    assert line in quiet.text

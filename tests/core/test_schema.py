@@ -21,6 +21,13 @@ EXPECTED_PATHS = {
     "/api/tasks/{task_id}/",
     "/api/webhooks/whatsapp/status/",
     "/api/webhooks/whatsapp/message-error/",
+    "/api/gateways/",
+    "/api/gateways/{id}/",
+    "/api/gateways/{id}/check/",
+    "/api/webhooks/waha/",
+    "/api/webhooks/waha/{gateway_id}/",
+    "/api/webhooks/evolution/",
+    "/api/webhooks/evolution/{gateway_id}/",
 }
 
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
-from sessions_app import demo
+from sessions_app import demo, services
 from sessions_app.admin import WhatsAppSessionAdmin
 from sessions_app.models import WhatsAppSession
 from sessions_app.tasks import sessions_verify_connected
@@ -183,7 +183,7 @@ def test_it_seeds_demo_sessions_without_a_gateway_and_idempotently(organization,
     demo.seed(organization=organization, stdout=out)
 
     main = WhatsAppSession.objects.get(session_id="wa_demo_main")
-    old = WhatsAppSession.objects.get(session_id="wa_demo_old")
+    old = WhatsAppSession.objects.get(session_id="wa_old_demo")
     assert WhatsAppSession.objects.count() == 2
     assert main.status == Status.CONNECTED
     assert main.name == "Main number"
@@ -201,3 +201,33 @@ def test_it_stores_the_demo_number_when_the_gateway_answers(organization, gatewa
     demo.seed(organization=organization, stdout=StringIO())
 
     assert WhatsAppSession.objects.get(session_id="wa_demo_main").phone_number == "4915199999999"
+
+
+def test_the_demo_sessions_verify_as_seeded_against_the_simulator(organization, gateway_simulator):
+    """The seeded "Old number" is logged out: the simulator must not report it connected."""
+    demo.seed(organization=organization, stdout=StringIO())
+
+    main = services.session_verify(session=WhatsAppSession.objects.get(name="Main number"))
+    old = services.session_verify(session=WhatsAppSession.objects.get(name="Old number"))
+
+    assert main.session.status == Status.CONNECTED
+    assert main.session.phone_number
+    assert old.session.status == Status.DISCONNECTED
+    assert old.session.phone_number is None
+    assert not WhatsAppSession.objects.filter(status=Status.CONNECTED, name="Old number").exists()
+
+
+def test_the_demo_seed_renames_the_old_numbers_former_id(organization, gateway):
+    """A database seeded before keeps one "Old number", under the id the simulator does not know."""
+    gateway.status_unreachable(demo.MAIN_SESSION_ID)
+    factories.session_create(
+        organization=organization,
+        session_id="wa_demo_old",
+        name="Old number",
+        status=Status.DISCONNECTED,
+    )
+
+    demo.seed(organization=organization, stdout=StringIO())
+
+    old = WhatsAppSession.objects.get(name="Old number")
+    assert old.session_id == demo.OLD_SESSION_ID == "wa_old_demo"

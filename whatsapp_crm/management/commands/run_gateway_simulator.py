@@ -45,6 +45,31 @@ class Command(BaseCommand):
             default=None,
             help="De-duplicate /send by clientMessageId (default: GATEWAY_SEND_IDEMPOTENT).",
         )
+        parser.add_argument(
+            "--dialect",
+            choices=("vps", "waha", "evolution"),
+            default=None,
+            help="The gateway API it speaks (default: SIMULATOR_DIALECT, else vps).",
+        )
+        parser.add_argument(
+            "--variant",
+            default=None,
+            help="The engine variant of the dialect, e.g. WEBJS|NOWEB|GOWS or 2.3|2.2 "
+            "(default: SIMULATOR_VARIANT, else the dialect's first).",
+        )
+        parser.add_argument(
+            "--no-auto-acks",
+            dest="auto_acks",
+            action="store_false",
+            help="Send no receipts by themselves after a send (server, delivered, ~30%% read); "
+            "then only /_control/messages/{id}/ack sends them.",
+        )
+        parser.add_argument(
+            "--auto-ack-delay",
+            type=float,
+            default=1.0,
+            help="Scale of the auto-acks' delays in seconds (delivered after ~1 s, read ~2 s later).",
+        )
         parser.add_argument("--quiet", action="store_true", help="No log line per request.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -63,8 +88,14 @@ class Command(BaseCommand):
                 connect_after=options["connect_after"],
                 late_error_delay=options["late_error_delay"],
                 idempotent=idempotent,
+                auto_acks=options["auto_acks"],
+                auto_ack_delay=options["auto_ack_delay"],
                 quiet=options["quiet"],
+                dialect=options["dialect"],
+                variant=options["variant"],
             )
+        except ValueError as exc:  # an unknown variant
+            raise CommandError(str(exc)) from exc
         except OSError as exc:
             raise CommandError(
                 f"Cannot listen on {options['host']}:{options['port']}: {exc}"

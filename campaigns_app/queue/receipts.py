@@ -1,0 +1,231 @@
+"""Delivery receipts: what WhatsApp did with a sent message, per participant (INTERFACE §8).
+
+Rules:
+- An ack is `server` (WhatsApp has it: nothing to record), `delivered`, `read` or `played`, for
+  one participant of a group message (none for a message to one person). `receipt_record` keeps
+  it as one row of `whatsapp_message_receipts`; the unique (message_id, participant, status)
+  makes a replay, or 20 copies at once, insert nothing (INSERT … ON CONFLICT DO NOTHING).
+- The queue row's `delivered_count` / `read_count` are the distinct participants with a receipt /
+  with a read or played one (read implies delivered, played implies read); `delivered_at` /
+  `read_at` the earliest such receipt. They are recounted from the receipt rows, never
+  incremented, so acks in any order (read before delivered) and replays give the same numbers.
+  The campaign group mirrors its row's numbers; the campaign's are the sums of its groups (moved
+  by the group's change, and recounted with its other counts, services.campaigns).
+- Receipts never change a row's status (an ERROR ack is a message error: queue/errors.py).
+- Concurrency: one transaction per ack. The queue row of that one message is locked (FOR UPDATE)
+  before the receipt is inserted and counted, so concurrent acks of one message count one after
+  the other and none is lost; acks of other messages never wait for it. The campaign row is
+  updated last (a single-row increment), so acks of one campaign wait for each other only for
+  the commit.
+- An ack whose send is not recorded yet (the webhook beat the worker) is kept: its receipt row is
+  written anyway (the organization is known from the session) and `pending` is answered, so the
+  caller keeps the event pending like a message error. `queue.send.record_sent` calls
+  `receipts_apply_kept` when it records the send, which counts the kept receipts. Both sides take
+  `lock_message_id` first (the same advisory lock as message errors), so neither misses the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+
+from campaigns_app.models import (
+    NotificationCampaign,
+    NotificationCampaignGroup,
+    ScheduledWhatsAppMessage,
+    WhatsAppMessageReceipt,
+)
+from campaigns_app.queue.errors import lock_message_id
+from sessions_app.models import WhatsAppSession
+
+ReceiptStatus = WhatsAppMessageReceipt.Status
+# Acks in the order WhatsApp reports them; `error` is a message error (queue/errors.py).
+ACKS = ("server", "delivered", "read", "played", "error")
+READ_STATUSES = (ReceiptStatus.READ, ReceiptStatus.PLAYED)
+# Domains that mean "a phone number" (WhatsApp Web's and the multi-device one).
+_PHONE_DOMAINS = {"", "s.whatsapp.net", "c.us"}
+_ROW_FIELDS = (
+    "id",
+    "campaign_group_id",
+    "campaign_group__campaign_id",
+    "delivered_count",
+    "read_count",
+    "delivered_at",
+    "read_at",
+)
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    kind: str  # pending | applied | unchanged
+    row_id: uuid.UUID | None = None
+    delivered_count: int = 0
+    read_count: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReceiptCounts:
+    delivered_count: int = 0
+    read_count: int = 0
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+
+    def as_fields(self) -> dict[str, Any]:
+        return {
+            "delivered_count": self.delivered_count,
+            "read_count": self.read_count,
+            "delivered_at": self.delivered_at,
+            "read_at": self.read_at,
+        }
+
+
+def receipt_participant(value: Any) -> str:
+    """One spelling per participant: "4915…", "4915…@c.us", "4915…:12@s.whatsapp.net" (a device)
+    are all "4915…"; other ids ("…@lid") keep their domain. "" for none (a message to one
+    person)."""
+    text = str(value or "").strip()
+    user, _, domain = text.partition("@")
+    user = user.split(":", 1)[0].lstrip("+")
+    if domain.lower() in _PHONE_DOMAINS:
+        return user[:100]
+    return f"{user}@{domain}"[:100]
+
+
+def _locked_row(session_pk: Any, message_id: str) -> dict[str, Any] | None:
+    return (
+        ScheduledWhatsAppMessage.objects.select_for_update(of=("self",))
+        .filter(session_id=session_pk, message_id=message_id)
+        .values(*_ROW_FIELDS)
+        .first()
+    )
+
+
+def _insert(
+    *, organization_id: Any, message_id: str, participant: str, status: str, at: datetime
+) -> bool:
+    """Keep one receipt; False when it was already kept (ON CONFLICT DO NOTHING, which neither
+    waits for nor fails on a concurrent copy: the unique index settles it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {WhatsAppMessageReceipt._meta.db_table} "
+            "(organization_id, message_id, participant, status, at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (message_id, participant, status) DO NOTHING",
+            [organization_id, message_id, participant, status, at],
+        )
+        return cursor.rowcount == 1
+
+
+def receipt_counts(*, message_id: str) -> ReceiptCounts:
+    """The numbers of one message from its receipt rows (one indexed aggregate)."""
+    read = Q(status__in=READ_STATUSES)
+    counts = WhatsAppMessageReceipt.objects.filter(message_id=message_id).aggregate(
+        delivered_count=Count("participant", distinct=True),
+        read_count=Count("participant", distinct=True, filter=read),
+        delivered_at=Min("at"),
+        read_at=Min("at", filter=read),
+    )
+    return ReceiptCounts(**counts)
+
+
+def _apply(row: dict[str, Any], counts: ReceiptCounts) -> bool:
+    """Write `counts` on the row, its group, and move the campaign's sums; False: no change."""
+    old = ReceiptCounts(
+        row["delivered_count"], row["read_count"], row["delivered_at"], row["read_at"]
+    )
+    if old == counts:
+        return False
+    ScheduledWhatsAppMessage.objects.filter(id=row["id"]).update(**counts.as_fields())
+    if row["campaign_group_id"]:
+        NotificationCampaignGroup.objects.filter(id=row["campaign_group_id"]).update(
+            **counts.as_fields()
+        )
+        delivered = counts.delivered_count - old.delivered_count
+        read = counts.read_count - old.read_count
+        if delivered or read:
+            # Last write of the transaction: the campaign row is held only until the commit.
+            NotificationCampaign.objects.filter(id=row["campaign_group__campaign_id"]).update(
+                delivered_count=F("delivered_count") + delivered,
+                read_count=F("read_count") + read,
+            )
+    return True
+
+
+def receipt_record(
+    *,
+    session: WhatsAppSession,
+    message_id: str,
+    participant: str | None,
+    status: str,
+    at: datetime | None = None,
+) -> ReceiptOutcome:
+    """Keep one participant's `delivered` / `read` / `played` receipt for `message_id` (the
+    gateway's id, as stored on the queue row) of `session`, and recount the row.
+
+    Runs in the caller's transaction (or its own). `pending`: the send is not recorded yet; the
+    receipt is kept and counted when it is (the caller keeps its event pending, answers 202).
+    `unchanged`: a replay, or a receipt that changes no number.
+    """
+    if status not in ReceiptStatus.values:
+        raise ValueError(f"not a receipt status: {status!r}")
+    who = receipt_participant(participant)
+    at = at or timezone.now()
+    with transaction.atomic(savepoint=False):
+        row = _locked_row(session.pk, message_id)
+        if row is None:
+            # Not recorded yet, or being recorded right now: wait for the recorder (same lock),
+            # then look again.
+            lock_message_id(message_id)
+            row = _locked_row(session.pk, message_id)
+        inserted = _insert(
+            organization_id=session.organization_id,
+            message_id=message_id,
+            participant=who,
+            status=status,
+            at=at,
+        )
+        if row is None:
+            return ReceiptOutcome("pending", detail="send not recorded yet; receipt kept")
+        if not inserted:
+            return ReceiptOutcome(
+                "unchanged",
+                row["id"],
+                row["delivered_count"],
+                row["read_count"],
+                f"{status} of {who or 'the recipient'} already recorded",
+            )
+        counts = receipt_counts(message_id=message_id)
+        changed = _apply(row, counts)
+    return ReceiptOutcome(
+        "applied" if changed else "unchanged",
+        row["id"],
+        counts.delivered_count,
+        counts.read_count,
+        f"{status} by {who or 'the recipient'}: delivered {counts.delivered_count}, "
+        f"read {counts.read_count}",
+    )
+
+
+def receipts_apply_kept(*, row: ScheduledWhatsAppMessage, message_id: str) -> ReceiptCounts:
+    """The send of `row` was just recorded as `message_id` (record_sent's transaction, which
+    holds lock_message_id): count the receipts kept for it meanwhile onto the row and its group.
+
+    A re-sent row does not keep the numbers of its earlier send (zeros are written then). The
+    caller's campaign recount then sums the groups.
+    """
+    counts = receipt_counts(message_id=message_id) if message_id else ReceiptCounts()
+    before = ReceiptCounts(row.delivered_count, row.read_count, row.delivered_at, row.read_at)
+    if counts == before == ReceiptCounts():
+        return counts
+    ScheduledWhatsAppMessage.objects.filter(id=row.id).update(**counts.as_fields())
+    if row.campaign_group_id:
+        NotificationCampaignGroup.objects.filter(id=row.campaign_group_id).update(
+            **counts.as_fields()
+        )
+    return counts
