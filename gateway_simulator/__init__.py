@@ -12,6 +12,7 @@ API, each a translation over the same state, with that gateway's webhooks.
 
 - `state.py`   what it remembers (sessions, groups, sends) and the rules; it emits neutral events
 - `observe.py` failure rules, the request log, WHAPI's switches
+- `members.py` who is in which group: participants lists, WHAPI's members, membership changes
 - `base.py`    Request/Response/Webhook and the `Dialect` base; `dialect_vps.py`,
                `dialect_waha.py` (+ `waha_shapes.py`), `dialect_evolution.py`; `dialects.py`
 - `routes.py`  requests to answers: WHAPI and the /_control endpoints, the rest to the dialect

@@ -16,7 +16,8 @@ tests/fixtures/evolution/README.md. Variants:
 
 Auth: header `apikey` = the global key, or the instance's own token (`hash`) on its routes.
 States: connecting → "connecting", connected → "open", disconnected → "close". A group list
-on a closed connection answers 500 "Connection Closed" (Baileys throws; nothing catches it).
+on a closed connection answers 500 "Connection Closed" (Baileys throws; nothing catches it), a
+participant list 404 ["No participants", "Error: Connection Closed"] (findParticipants catches).
 
 Webhooks in Evolution's envelope (`event`, `instance`, `data`, `destination`, `date_time`,
 `sender`, `server_url`, `apikey`) go to the instance's webhook (`webhook` of /instance/create or
@@ -46,6 +47,7 @@ from gateway_simulator.base import (
     json_object,
     whatsapp_qr,
 )
+from gateway_simulator.members import privacy_id
 
 if TYPE_CHECKING:
     from gateway_simulator.state import SimulatedSession, SimulatorState
@@ -195,6 +197,8 @@ class EvolutionDialect(Dialect):
             if request.query.get("getParticipants") not in ("true", "false"):
                 raise BadRequest("The getParticipants needs to be informed in the query")
             return Response(200, [self._group(g, session) for g in sim.session_groups(name)])
+        if (area, call, method) == ("group", "participants", "GET"):
+            return self._participants(sim, name, request.query.get("groupJid"))
         if (area, call, method) == ("message", "sendText", "POST"):
             return self._send(sim, session, json_object(request.raw))
         raise EvolutionError(404, [f"Cannot {method} {request.path}"])
@@ -278,6 +282,29 @@ class EvolutionDialect(Dialect):
                 "source": "unknown",
             },
         )
+
+    def _participants(self, sim: SimulatorState, name: str, jid: str | None) -> Response:
+        from gateway_simulator.state import GatewayRefusal
+
+        if not jid:
+            raise BadRequest("The group id needs to be informed in the query")
+        try:
+            members = sim.group_participants(name, jid)
+        except GatewayRefusal as refusal:
+            reason = "Connection Closed" if refusal.status == 503 else "item-not-found"
+            raise EvolutionError(404, ["No participants", f"Error: {reason}"]) from None
+        return Response(200, {"participants": [self._participant(m) for m in members]})
+
+    def _participant(self, member: dict[str, Any]) -> dict[str, Any]:
+        """A member {"id", "rank"} as Baileys lists it. 2.3 (Baileys 7) names the members of a
+        LID-addressed group by privacy id, with the number in `phoneNumber`."""
+        pid = str(member.get("id") or "")
+        admin = {"creator": "superadmin", "admin": "admin"}.get(member.get("rank"))
+        if "@" in pid:  # a privacy id whose number nobody knows
+            return {"id": pid, "admin": admin}
+        if self.variant == "2.3":
+            return {"id": privacy_id(pid), "phoneNumber": s_whatsapp(pid), "admin": admin}
+        return {"id": s_whatsapp(pid), "admin": admin}
 
     # --- shapes ----------------------------------------------------------------------------------
     @staticmethod

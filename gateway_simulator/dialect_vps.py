@@ -1,7 +1,8 @@
 """Our own gateway protocol (INTERFACE.md §4) and its webhooks (§5, §8, §9): the default dialect.
 
 Every call needs `X-API-Key`; errors are `{"error"}`: 401 wrong key, 400 bad body, 404 unknown
-session, 503 session not connected. Webhooks go to `<webhook_base>/api/webhooks/whatsapp/...`
+session (or a group the session is not in), 503 session not connected. A group's members:
+`GET /sessions/{id}/groups/{jid}/participants` → {"participants": [{"id", "rank"}]} (members.py). Webhooks go to `<webhook_base>/api/webhooks/whatsapp/...`
 with `X-API-Key` and, when a secret is set, `X-Webhook-Hmac`.
 """
 
@@ -63,6 +64,20 @@ class VpsDialect(Dialect):
 
         if path == "/send" and method == "POST":
             return _send(sim, json_object(raw))
+
+        match = re.fullmatch(r"/sessions/([^/]+)/groups/([^/]+)/participants", path)
+        if match:
+            if method != "GET":
+                return Response(405, {"error": f"{method} not allowed on {path}"})
+            members = sim.group_participants(unquote(match.group(1)), unquote(match.group(2)))
+            return Response(
+                200,
+                {
+                    "participants": [
+                        {"id": m.get("id"), "rank": m.get("rank") or "member"} for m in members
+                    ]
+                },
+            )
 
         match = re.fullmatch(r"/sessions/([^/]+)(/qr|/status|/groups)?", path)
         if match is None:

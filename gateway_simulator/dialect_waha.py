@@ -16,7 +16,9 @@ the sendText answer, as on a real server:
 Auth: `X-Api-Key`. Session states: connecting → SCAN_QR_CODE (STARTING in the create answer),
 connected → WORKING, disconnected → FAILED (with an error) or STOPPED (logged out). Calls that
 need another state answer 422 "Session status is not as expected" at once (WAHA first waits up to
-5 s). Group lists carry `size`/`ParticipantCount` but no participant entries.
+5 s). Group lists carry `size`/`ParticipantCount` but no participant entries; the members of a
+group come from `GET /api/{s}/groups/{id}/participants/v2` (waha_shapes.waha_participant; 404
+for a group the session is not in).
 
 Webhooks in WAHA's envelope (`id` evt_<ulid>, `timestamp` ms, `event`, `session`, `metadata`,
 `me`, `payload`, `engine`, `environment`) go to the session's `config.webhooks` (url, events,
@@ -46,7 +48,13 @@ from gateway_simulator.base import (
     ulid,
     whatsapp_qr,
 )
-from gateway_simulator.waha_shapes import c_us, gows_group, noweb_group, webjs_group
+from gateway_simulator.waha_shapes import (
+    c_us,
+    gows_group,
+    noweb_group,
+    waha_participant,
+    webjs_group,
+)
 
 if TYPE_CHECKING:
     from gateway_simulator.state import SimulatedSession, SimulatorState
@@ -149,6 +157,9 @@ class WahaDialect(Dialect):
             if action is None and method == "DELETE":
                 sim.session_delete(name)
                 return Response(200, None)
+        match = re.fullmatch(r"/api/([^/]+)/groups/([^/]+)/participants/v2", path)
+        if match and method == "GET":
+            return self._participants(sim, unquote(match.group(1)), unquote(match.group(2)))
         match = re.fullmatch(r"/api/([^/]+)/(auth/qr|groups)", path)
         if match and method == "GET":
             name = unquote(match.group(1))
@@ -212,6 +223,20 @@ class WahaDialect(Dialect):
         if self.variant == "GOWS":
             return [gows_group(g, owner) for g in groups]
         return [webjs_group(g, owner) for g in groups]
+
+    def _participants(self, sim: SimulatorState, name: str, jid: str) -> Response:
+        from gateway_simulator.state import GatewayRefusal
+
+        try:
+            members = sim.group_participants(name, jid)
+        except GatewayRefusal as refusal:
+            if refusal.status == 404 and sim.session_exists(name):
+                return nest_error(404, f"Group {jid} not found", "Not Found")
+            if refusal.status != 503:
+                raise
+            raise NotExpected(name, waha_status(sim.session_view(name)), ["WORKING"]) from None
+        lid = self.variant != "WEBJS"
+        return Response(200, [waha_participant(m, lid_addressed=lid) for m in members])
 
     # --- shapes ----------------------------------------------------------------------------------
     def _environment(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 request log (and `wait_for_request`), the failure rules, and the WHAPI switches.
 
 Mixed into `SimulatorState`, which owns the lock (`_lock`, `_request_arrived`) and calls
-`_init_observe()` from its `_init_state()`.
+`_init_observe()` from its `_init_state()`. WHAPI's group members live in members.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
-
-from demo_data import generate_whapi_group
 
 # Benchmarks make hundreds of thousands of requests; tests only look at the last few.
 REQUEST_LOG_LIMIT = 10_000
@@ -36,11 +34,11 @@ class FailureRule:
 class Observed:
     _lock: threading.Lock
     _request_arrived: threading.Condition
+    _member_groups: dict[str, dict[str, Any]]  # members.py: the groups set or changed
 
     def _init_observe(self) -> None:
         self._failures: list[FailureRule] = []
         self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
-        self._whapi_groups: dict[str, dict[str, Any]] = {}
         self._whapi_latency_ms = 0
         self._whapi_rate_limit_every = 0
         self._whapi_requests = 0
@@ -123,22 +121,6 @@ class Observed:
             return dict(matching()[count - 1])
 
     # --- WHAPI -----------------------------------------------------------------------------------
-    def set_whapi_group(
-        self,
-        group_id: str,
-        *,
-        name: str | None = None,
-        participants: list[dict[str, Any]],
-    ) -> None:
-        group_id = group_id.removesuffix("@g.us")
-        group = {
-            "id": f"{group_id}@g.us",
-            "name": name if name is not None else generate_whapi_group(group_id)["name"],
-            "participants": [dict(p) for p in participants],
-        }
-        with self._lock:
-            self._whapi_groups[group_id] = group
-
     def configure_whapi(
         self, *, latency_ms: int | None = None, rate_limit_every: int | None = None
     ) -> None:
@@ -151,14 +133,15 @@ class Observed:
                 self._whapi_requests = 0
 
     def whapi_lookup(self, group_id: str) -> tuple[dict[str, Any] | None, float, bool]:
-        """Count a WHAPI request: (the configured group or None, latency in s, rate-limited?)."""
+        """Count a WHAPI request: (the group as set or changed, else None; latency in s;
+        rate-limited?)."""
         with self._lock:
             self._whapi_requests += 1
             limited = (
                 self._whapi_rate_limit_every > 0
                 and self._whapi_requests % self._whapi_rate_limit_every == 0
             )
-            return self._whapi_groups.get(group_id), self._whapi_latency_ms / 1000, limited
+            return self._member_groups.get(group_id), self._whapi_latency_ms / 1000, limited
 
     def _observe_state_locked(self) -> dict[str, Any]:
         return {
@@ -167,6 +150,6 @@ class Observed:
             "whapi": {
                 "latency_ms": self._whapi_latency_ms,
                 "rate_limit_every": self._whapi_rate_limit_every,
-                "groups": sorted(self._whapi_groups),
+                "groups": sorted(self._member_groups),
             },
         }

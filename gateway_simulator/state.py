@@ -13,7 +13,8 @@ dialect (our protocol, WAHA, Evolution API: base.py, dialect_*.py).
   the group (for a chat with one person: that person), and `read` for about `auto_ack_read_share`
   of those. `auto_ack_seed` makes who and when repeatable.
 - Events are neutral (base.py lists them); the dialect turns each into its webhooks.
-- Failure rules, the request log and WHAPI's switches live in observe.py.
+- Failure rules, the request log and WHAPI's switches live in observe.py; who is in which group
+  (the participants lists, WHAPI's members, `change_participants`) in members.py.
 
 One lock guards it all; `reset()` forgets everything. HTTP lives in routes.py and server.py.
 """
@@ -29,9 +30,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from demo_data import demo_phone_number, generate_groups, generate_whapi_group
+from demo_data import demo_phone_number, generate_groups
 from gateway_simulator.base import Dialect, Webhook
 from gateway_simulator.dialect_vps import VpsDialect
+from gateway_simulator.members import Members
 from gateway_simulator.observe import Observed
 
 TICK_SECONDS = 0.2
@@ -41,7 +43,6 @@ REJECTED_JID_ERROR = "Message rejected by WhatsApp"
 LATE_ERROR_CODE = 420
 QR_ROTATE_SECONDS = 5.0
 ACKS = ("server", "delivered", "read", "played", "error")
-PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
 AUTO_ACK_MEMBERS = (2, 5)  # how many group members deliver a message (at least, at most)
 
 
@@ -80,7 +81,7 @@ def event_id() -> str:
     return "evt_" + uuid.uuid4().hex
 
 
-class SimulatorState(Observed):
+class SimulatorState(Members, Observed):
     """The in-memory gateway + WHAPI. Public methods take the lock; `_…_locked` ones expect it."""
 
     def __init__(
@@ -143,6 +144,7 @@ class SimulatorState(Observed):
         self._late_seq = 0
         self._deliveries: list[dict[str, Any]] = []
         self._init_observe()
+        self._init_members()
 
     # --- control (the same effects as the /_control endpoints) -----------------------------------
     def connect(self, session_id: str, phone_number: str | None = None) -> None:
@@ -204,27 +206,6 @@ class SimulatorState(Observed):
                     "chatJid": send["to"],
                     "ack": ack,
                     "participant": participant,
-                }
-            )
-
-    def change_participants(
-        self, session_id: str, group_jid: str, action: str, participants: list[str]
-    ) -> None:
-        """Someone joined, left, was promoted or demoted in a group (INTERFACE §9)."""
-        if action not in PARTICIPANT_ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(PARTICIPANT_ACTIONS)}")
-        if not participants or not all(isinstance(p, str) and p for p in participants):
-            raise ValueError("participants must be a non-empty list of ids")
-        with self._lock:
-            self._existing_session(session_id)
-            self._queue_event_locked(
-                {
-                    "event": "group_participants",
-                    "id": event_id(),
-                    "sessionId": session_id,
-                    "groupJid": group_jid,
-                    "action": action,
-                    "participants": list(participants),
                 }
             )
 
@@ -403,8 +384,8 @@ class SimulatorState(Observed):
         if to.endswith("@g.us"):
             phones = [
                 member["id"]
-                for member in generate_whapi_group(to)["participants"]
-                if "@" not in member["id"]
+                for member in self._member_group_locked(to)["participants"]
+                if "@" not in str(member.get("id") or "@")
             ]
             members: list[str | None] = list(
                 rng.sample(phones, min(len(phones), rng.randint(*AUTO_ACK_MEMBERS)))

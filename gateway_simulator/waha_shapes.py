@@ -5,11 +5,16 @@ WEBJS: whatsapp-web.js GroupChat with `groupMetadata`; NOWEB: Baileys GroupMetad
 by the caller); GOWS: whatsmeow GroupInfo as encoding/json writes it. Participant entries are left
 out (the counts are there): the CRM reads members elsewhere, and 900-member groups would make
 every list megabytes long.
+
+`waha_participant`: one entry of `GET /api/{s}/groups/{id}/participants/v2` (GroupParticipant:
+"id", "pn" the number of a privacy id, "role" participant | admin | superadmin).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from gateway_simulator.members import privacy_id
 
 CREATED = 1_700_000_000
 
@@ -94,3 +99,16 @@ def gows_group(g: dict[str, Any], owner: str) -> dict[str, Any]:
         "ParticipantCount": g.get("size"),
         "Participants": [],
     }
+
+
+def waha_participant(member: dict[str, Any], *, lid_addressed: bool) -> dict[str, Any]:
+    """A member {"id", "rank"} as WAHA lists it. In a LID-addressed group (NOWEB, GOWS here)
+    WhatsApp names members by privacy id and WAHA adds the number as `pn`; WEBJS lists numbers
+    as "<digits>@c.us". A privacy id whose number nobody knows comes without `pn`."""
+    pid = str(member.get("id") or "")
+    role = {"creator": "superadmin", "admin": "admin"}.get(member.get("rank"), "participant")
+    if "@" in pid:
+        return {"id": pid, "role": role}
+    if lid_addressed:
+        return {"id": privacy_id(pid), "pn": c_us(pid), "role": role}
+    return {"id": c_us(pid), "role": role}
