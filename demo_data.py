@@ -140,7 +140,39 @@ def generate_groups(session_id: str, count: int) -> list[dict[str, Any]]:
             }
         groups.append(group)
     random.Random(f"layout:{session_id}").shuffle(groups)
+    if session_id == DEMO_MAIN_SESSION_ID and count > 0:
+        # The demo number is in the demo artists' fan groups (after the others, so that the
+        # generated groups keep their places): their members, campaign receipts and live
+        # membership changes are those of the artists' cached members.
+        groups += [
+            {
+                "id": f"{group_id}@g.us",
+                "subject": generate_whapi_group(group_id)["name"],
+                "size": WHAPI_MEMBERS_PER_GROUP,
+                "isCommunity": False,
+                "isCommunityAnnounce": False,
+                "linkedParent": None,
+            }
+            for _, group_id in demo_artists()
+        ]
     return groups
+
+
+def demo_artists(count: int = 5) -> list[tuple[str, str]]:
+    """(artist name, group id) pairs for the demo artists (artists_app/demo.py), whose names match
+    what WHAPI and the demo number's group list call those groups ("Mira Sol – Fan Club" belongs
+    to Mira Sol), so the demo reads true."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    candidate = 120363000000000101
+    while len(pairs) < count:
+        group_id = str(candidate)
+        artist = generate_whapi_group(group_id)["name"].split(" – ")[0]
+        if artist not in seen:
+            seen.add(artist)
+            pairs.append((artist, group_id))
+        candidate += 1
+    return pairs
 
 
 def _phone(rng: random.Random) -> str:

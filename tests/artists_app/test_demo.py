@@ -34,3 +34,16 @@ def test_it_namesdemo_artists_after_their_simulated_groups():
     assert len({name for name, _ in pairs}) == len(pairs) == 5
     for name, group_id in pairs:
         assert generate_whapi_group(group_id)["name"].startswith(f"{name} – ")
+
+
+def test_the_demo_number_is_in_the_demo_artists_groups():
+    """So a campaign to an artist's group and a member added in the simulator are about the
+    artist's cached members (the simulator refuses changes to a group the session is not in)."""
+    from demo_data import DEMO_MAIN_SESSION_ID, generate_groups
+
+    groups = {g["id"]: g for g in generate_groups(DEMO_MAIN_SESSION_ID, 30)}
+    for name, group_id in demo.demo_artists():
+        group = groups[f"{group_id}@g.us"]
+        assert group["subject"].startswith(f"{name} – ")
+        assert not group["isCommunity"]
+    assert len(groups) == 30 + len(demo.demo_artists())
