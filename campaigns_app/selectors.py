@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -63,14 +64,29 @@ def scheduled_message_get(*, organization: Organization, pk: Any) -> ScheduledWh
     )
 
 
-def queue_status_counts(*, organization: Organization) -> dict[str, int]:
+def queue_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Local midnight of `day` and of the next day, in the current (the organization's) zone."""
+    zone = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(day, time.min), zone)
+    return start, timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min), zone)
+
+
+def queue_on_day(day: date) -> Q:
+    """Rows whose outcome fell on `day`: sent ones by their send time, the others by their last
+    change (a row turns failed or cancelled when it is written). The start page's "sent today" /
+    "failed today" and the queue's `?day=` filter both use this, so the numbers match."""
+    start, end = queue_day_bounds(day)
+    return Q(status=QueueStatus.SENT, sent_at__gte=start, sent_at__lt=end) | (
+        ~Q(status=QueueStatus.SENT) & Q(updated_at__gte=start, updated_at__lt=end)
+    )
+
+
+def queue_status_counts(*, organization: Organization, day: date | None = None) -> dict[str, int]:
     counts = {value: 0 for value, _ in QueueStatus.choices}
-    for row in (
-        ScheduledWhatsAppMessage.objects.filter(organization=organization)
-        .values("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
+    rows = ScheduledWhatsAppMessage.objects.filter(organization=organization)
+    if day is not None:
+        rows = rows.filter(queue_on_day(day))
+    for row in rows.values("status").annotate(n=Count("id")).order_by():
         counts[row["status"]] = row["n"]
     return counts
 
@@ -247,6 +263,7 @@ class QueueFilters:
     q: str = ""
     page: int = 1
     per_page: int = QUEUE_PER_PAGE_CHOICES[0]
+    day: date | None = None
 
 
 def _recipient_name() -> Subquery:
@@ -259,13 +276,16 @@ def _recipient_name() -> Subquery:
 
 
 def queue_search(
-    *, organization: Organization, status: str = "", q: str = ""
+    *, organization: Organization, status: str = "", q: str = "", day: date | None = None
 ) -> QuerySet[ScheduledWhatsAppMessage]:
     """Queue rows, newest first, with `recipient_name`; `q` matches the message text, the
-    recipient's group name (or JID) and the campaign's name, case-insensitively."""
+    recipient's group name (or JID) and the campaign's name, case-insensitively; `day` keeps
+    the rows whose outcome fell on that day (`queue_on_day`)."""
     qs = scheduled_message_list(organization=organization, status=status or None).annotate(
         recipient_name=_recipient_name()
     )
+    if day is not None:
+        qs = qs.filter(queue_on_day(day))
     q = q.strip()
     if q:
         named = WhatsAppGroup.objects.filter(
@@ -285,7 +305,9 @@ def queue_search(
 def queue_page(*, organization: Organization, filters: QueueFilters) -> Page:
     """One page of `queue_search` (a page number past the end gives the last page)."""
     paginator = Paginator(
-        queue_search(organization=organization, status=filters.status, q=filters.q),
+        queue_search(
+            organization=organization, status=filters.status, q=filters.q, day=filters.day
+        ),
         filters.per_page,
     )
     return paginator.get_page(filters.page)

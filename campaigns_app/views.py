@@ -7,6 +7,7 @@ POSTs come from `campaigns_app.row_actions` (the table the admin uses too). The 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -32,6 +33,7 @@ QueueStatus = ScheduledWhatsAppMessage.Status
 # Quiet queue page: it still asks every 10 s whether anything changed (an answer of no body).
 QUEUE_POLL_ACTIVE = "2s"
 QUEUE_POLL_QUIET = "10s"
+QUEUE_DAYS = (date(2000, 1, 1), date(9000, 12, 31))  # the `day` filter's sane range
 
 
 def _form_context() -> dict[str, Any]:
@@ -264,6 +266,12 @@ def _queue_filters(request: HtmxHttpRequest) -> selectors.QueueFilters:
         per_page = int(request.GET.get("per_page") or 0)
     except ValueError:
         per_page = 0
+    try:  # `day=YYYY-MM-DD`: the rows whose outcome fell on that day (the start page's links)
+        day = date.fromisoformat(request.GET.get("day") or "")
+    except ValueError:
+        day = None
+    if day is not None and not QUEUE_DAYS[0] <= day <= QUEUE_DAYS[1]:
+        day = None  # the next midnight of date.max does not exist
     return selectors.QueueFilters(
         status=status if status in QueueStatus.values else "",
         q=(request.GET.get("q") or "").replace("\x00", "")[:100].strip(),
@@ -271,6 +279,7 @@ def _queue_filters(request: HtmxHttpRequest) -> selectors.QueueFilters:
         per_page=per_page
         if per_page in selectors.QUEUE_PER_PAGE_CHOICES
         else selectors.QUEUE_PER_PAGE_CHOICES[0],
+        day=day,
     )
 
 
@@ -281,6 +290,7 @@ def _query(filters: selectors.QueueFilters, **changes: Any) -> str:
         "q": filters.q,
         "page": filters.page,
         "per_page": filters.per_page,
+        "day": filters.day.isoformat() if filters.day else "",
         **changes,
     }
     query = QueryDict(mutable=True)
@@ -300,9 +310,13 @@ def _queue_context(request: HtmxHttpRequest, *, swap_outages: bool = True) -> di
     page = selectors.queue_page(organization=request.organization, filters=filters)
     rows = list(page.object_list)
     filters = selectors.QueueFilters(
-        status=filters.status, q=filters.q, page=page.number, per_page=filters.per_page
+        status=filters.status,
+        q=filters.q,
+        page=page.number,
+        per_page=filters.per_page,
+        day=filters.day,
     )
-    counts = selectors.queue_status_counts(organization=request.organization)
+    counts = selectors.queue_status_counts(organization=request.organization, day=filters.day)
     late_errors = selectors.queue_late_errors(rows=rows)
     table = []
     for row in rows:
@@ -321,6 +335,7 @@ def _queue_context(request: HtmxHttpRequest, *, swap_outages: bool = True) -> di
         "filters": filters,
         "query": _query(filters),
         "query_without_status": _query(filters, status="", page=1),
+        "query_without_day": _query(filters, day="", page=1),
         "query_prev": _query(filters, page=page.number - 1) if page.has_previous() else None,
         "query_next": _query(filters, page=page.number + 1) if page.has_next() else None,
         "per_page_choices": [
@@ -329,6 +344,7 @@ def _queue_context(request: HtmxHttpRequest, *, swap_outages: bool = True) -> di
         "outages": selectors.queue_outages(organization=request.organization),
         "swap_outages": swap_outages,
         "status": filters.status,
+        "status_label": QueueStatus(filters.status).label if filters.status else "",
         "statuses": [
             (value, label, counts[value], _query(filters, status=value, page=1))
             for value, label in QueueStatus.choices

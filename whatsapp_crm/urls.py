@@ -11,6 +11,8 @@ from whatsapp_crm import api, health, home, views
 urlpatterns = [
     path("", home.home_page, name="home"),
     path("home/sessions/", home.home_sessions, name="home-sessions"),
+    path("home/activity/", home.home_activity, name="home-activity"),
+    path("home/cache/", home.home_cache, name="home-cache"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("readyz", health.readyz, name="readyz"),
@@ -42,8 +44,9 @@ urlpatterns = [
 ]
 
 if settings.BENCH_BARE_VIEW:  # only in the gunicorn that bench/bench_webhooks.py starts
-    from bench.bare_view import BareApi
+    from bench.bare_view import BareApi, DurableInsertApi
 
     urlpatterns.append(path("bench/bare/", BareApi.as_view(), name="bench-bare"))
+    urlpatterns.append(path("bench/insert/", DurableInsertApi.as_view(), name="bench-insert"))
 
 handler404 = "whatsapp_crm.views.not_found"

@@ -70,7 +70,8 @@ def test_it_counts_todays_sends_from_the_database(logged_in_client, activity):
     assert _metric(html, "needs_review") == "2"
     assert _metric(html, "waiting") == "1"
     assert 'href="/queue/?status=needs_review"' in html
-    assert 'href="/queue/?status=failed"' in html
+    today = f"{timezone.localdate():%Y-%m-%d}"
+    assert f'href="/queue/?status=failed&amp;day={today}"' in html
 
 
 def test_it_lists_sessions_with_their_health_and_campaigns_in_progress(logged_in_client, activity):
