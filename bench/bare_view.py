@@ -19,3 +19,24 @@ class BareApi(APIView):
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response({"success": True})
+
+
+class DurableInsertApi(APIView):
+    """The floor of any webhook: the bare view plus one durable single-row INSERT of an inbox
+    row (one statement in autocommit: its own transaction, one commit), nothing else."""
+
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = []
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO webhook_events (source, event_key, session_id, reference, payload,"
+                " raw_body, outcome, detail, http_status, received_at)"
+                " VALUES ('bench_floor', gen_random_uuid()::text, '', '', %s, '', 'applied', '',"
+                " 200, now())",
+                [request.body.decode("utf-8", "replace")],
+            )
+        return Response({"success": True})

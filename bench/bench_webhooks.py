@@ -5,6 +5,8 @@ workers (DEBUG off, as deployed), wrk (Debian's `wrk` package) with 8 connection
 BENCH_WEBHOOK_SECONDS (10) per endpoint after a 2 s warm-up. The events are spread over 50
 sessions of 10 organizations; every event has its own `id` (no replays):
 - bare:               POST /bench/bare/ (a DRF APIView without authentication or database)
+- insert:             POST /bench/insert/ (the same view plus one durable single-row INSERT of an
+                      inbox row in autocommit: what storing an event costs at the least)
 - status:             session_status connected / connecting
 - message-error:      errors for sent queue rows (the first fails a row, later ones change nothing)
 - message-ack:        delivered / read receipts of random participants for sent rows, half of
@@ -56,6 +58,7 @@ TARGET_P99_MS = 25.0
 
 ENDPOINTS = {
     "bare": "/bench/bare/",
+    "insert": "/bench/insert/",
     "status": "/api/webhooks/whatsapp/status/",
     "message-error": "/api/webhooks/whatsapp/message-error/",
     "message-ack": "/api/webhooks/whatsapp/message-ack/",
@@ -202,7 +205,7 @@ request = function()
   local s = math.random(#sessions)
   local id = run .. "-" .. tid .. "-" .. counter
   local body
-  if kind == "bare" then
+  if kind == "bare" or kind == "insert" then
     body = '{"ping":true}'
   elseif kind == "status" then
     body = string.format('{"event":"session_status","id":"%%s","sessionId":"%%s","status":"%%s"}',
@@ -268,6 +271,8 @@ def _start_gunicorn(database_name: str, port: int) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            # e.g. "--threads 4" to compare gthread workers (docs/performance.md)
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
         ],
         cwd=ROOT,
         env=env,
@@ -397,7 +402,19 @@ def run() -> list[Row]:
         ),
         Row("webhooks", "bare DRF APIView p99", bare.p99_ms, "ms"),
     ]
-    for result in results[1:]:
+    floor = results[1]
+    rows.append(
+        Row(
+            "webhooks",
+            f"bare view + one durable INSERT, autocommit (share of bare: "
+            f"{floor.rps / bare.rps:.0%}; p99 {floor.p99_ms:.1f} ms): the ceiling of any webhook "
+            "that stores its event",
+            floor.rps,
+            "req/s",
+            higher_is_better=True,
+        )
+    )
+    for result in results[2:]:
         share = result.rps / bare.rps
         rows.append(
             Row(

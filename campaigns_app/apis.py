@@ -417,37 +417,35 @@ class MessageAckWebhookApi(WebhookView):
 
     def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
         message_id = data["messageId"]
-        session = (
-            WhatsAppSession.objects.filter(session_id=data["sessionId"])
-            .only("id", "organization_id")
-            .first()
-        )
-        if session is None:
-            raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
+        unknown = WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
         ack = data["ack"]
         if ack == "server":
             # WhatsApp has it: "sent" already says so.
+            if not WhatsAppSession.objects.filter(session_id=data["sessionId"]).exists():
+                raise unknown
             return WebhookResult(
                 200, {"success": True, "changed": False}, detail="server ack", reference=message_id
             )
         if ack == "error":
-            return MessageErrorWebhookApi.answer(
-                queue.message_error_apply(
-                    session_key=data["sessionId"],
-                    message_id=message_id,
-                    error_code=data.get("errorCode") or "",
-                    error_message=data.get("errorMessage") or "",
-                    client_message_id=data.get("clientMessageId") or "",
-                ),
-                message_id,
+            error = queue.message_error_apply(
+                session_key=data["sessionId"],
+                message_id=message_id,
+                error_code=data.get("errorCode") or "",
+                error_message=data.get("errorMessage") or "",
+                client_message_id=data.get("clientMessageId") or "",
             )
+            if error.kind == "unknown_session":
+                raise unknown
+            return MessageErrorWebhookApi.answer(error, message_id)
         outcome = queue.receipt_record(
-            session=session,
+            session_key=data["sessionId"],
             message_id=message_id,
             participant=data.get("participant"),
             status=ack,
             at=data.get("timestamp"),
         )
+        if outcome.kind == "unknown_session":
+            raise unknown
         if outcome.kind == "pending":
             return WebhookResult(
                 202,

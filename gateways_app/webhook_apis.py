@@ -221,7 +221,7 @@ class GatewayWebhookView(WebhookView):
         not recorded yet keeps this event pending (reference = the message id) and answers 202;
         recording the send counts it."""
         outcome = queue.receipt_record(
-            session=session,
+            session_key=session.session_id,
             message_id=report.message_id,
             participant=report.participant,
             status=report.status,

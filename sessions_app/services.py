@@ -73,7 +73,7 @@ def _new_session_id() -> str:
 # --- status transitions ---------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def session_mark_connected(
     *, session: WhatsAppSession, phone_number: str | None
 ) -> WhatsAppSession:
@@ -83,9 +83,12 @@ def session_mark_connected(
     inserts referencing the organization), then the session rows. Every caller for the same
     organization queues on the first lock, so the number moves atomically and without deadlocks.
     """
-    Organization.objects.select_for_update(no_key=True).filter(pk=session.organization_id).first()
-    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
     phone = gateway_phone_number(phone_number)
+    if phone:  # without a number nothing moves: the session's own row lock is enough
+        Organization.objects.select_for_update(no_key=True).filter(
+            pk=session.organization_id
+        ).first()
+    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
     now = timezone.now()
 
     if phone:
@@ -130,7 +133,7 @@ def session_mark_connected(
     return current
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) -> WhatsAppSession:
     current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
     if current.status == Status.DISCONNECTED and current.last_error == LOGGED_OUT:
@@ -144,7 +147,7 @@ def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) ->
     return current
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def session_mark_connecting(
     *, session: WhatsAppSession, error: str | None = None
 ) -> WhatsAppSession:
@@ -186,38 +189,43 @@ def session_apply_reported_status(
     nothing (`StaleStatusReport`): gateways may deliver a retried "connected" after a newer
     "disconnected". Events without a time are applied in arrival order.
     """
-    if reported_at is not None:
-        last = (
-            WhatsAppSession.objects.filter(pk=session.pk)
-            .values_list("status_reported_at", "status")
-            .first()
-        )
-        if last and last[0] and reported_at < last[0]:
-            raise _stale(reported_at, last[0], last[1])
+    if reported_at is None:
+        return _mark_reported(session, status, phone_number, error)
+    last = (
+        WhatsAppSession.objects.filter(pk=session.pk)
+        .values_list("status_reported_at", "status")
+        .first()
+    )
+    if last and last[0] and reported_at < last[0]:
+        raise _stale(reported_at, last[0], last[1])
     try:
         with transaction.atomic():  # a savepoint: a report overtaken meanwhile is rolled back
-            if status == Status.CONNECTED:
-                session = session_mark_connected(session=session, phone_number=phone_number)
-            elif status == Status.DISCONNECTED:
-                session = session_mark_disconnected(session=session, error=error)
-            else:
-                session = session_mark_connecting(session=session, error=error)
-            if reported_at is not None:
-                # Compare-and-set: a newer report that committed in between wins.
-                newer_or_first = Q(status_reported_at__isnull=True) | Q(
-                    status_reported_at__lte=reported_at
-                )
-                if not WhatsAppSession.objects.filter(newer_or_first, pk=session.pk).update(
-                    status_reported_at=reported_at
-                ):
-                    raise _Overtaken
-                session.status_reported_at = reported_at
+            session = _mark_reported(session, status, phone_number, error)
+            # Compare-and-set: a newer report that committed in between wins.
+            newer_or_first = Q(status_reported_at__isnull=True) | Q(
+                status_reported_at__lte=reported_at
+            )
+            if not WhatsAppSession.objects.filter(newer_or_first, pk=session.pk).update(
+                status_reported_at=reported_at
+            ):
+                raise _Overtaken
+            session.status_reported_at = reported_at
     except _Overtaken:
         applied, current_status = WhatsAppSession.objects.values_list(
             "status_reported_at", "status"
         ).get(pk=session.pk)
         raise _stale(reported_at, applied, current_status)
     return session
+
+
+def _mark_reported(
+    session: WhatsAppSession, status: str, phone_number: str | None, error: str | None
+) -> WhatsAppSession:
+    if status == Status.CONNECTED:
+        return session_mark_connected(session=session, phone_number=phone_number)
+    if status == Status.DISCONNECTED:
+        return session_mark_disconnected(session=session, error=error)
+    return session_mark_connecting(session=session, error=error)
 
 
 class _Overtaken(Exception):

@@ -13,6 +13,7 @@ again, silently dropping it). Never 5xx.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -25,8 +26,6 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError, connection, transaction
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -337,7 +336,7 @@ class WebhookView(APIView):
         event.reference = result.reference[:200]
         if result.outcome == WebhookEvent.Outcome.APPLIED:
             event.applied_at = timezone.now()
-        event.save(update_fields=["outcome", "http_status", "detail", "reference", "applied_at"])
+        _save_outcome(event)
         return result
 
     def _apply_body_keyed(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
@@ -373,21 +372,37 @@ class WebhookView(APIView):
         return self._apply_new(event, data)
 
 
+# The inbox row is written on every webhook: its two statements are built once per process
+# from the model (no query compilation per request), the values prepared by each field.
+_OUTCOME_FIELDS = ("outcome", "http_status", "detail", "reference", "applied_at")
+
+
+@functools.cache
+def _inbox_sql(vendor: str) -> tuple[str, str]:
+    meta = WebhookEvent._meta
+    qn = connection.ops.quote_name
+    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    insert = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT DO NOTHING RETURNING {qn(meta.pk.column)}"
+    )
+    update = (
+        f"UPDATE {qn(meta.db_table)} SET "
+        + ", ".join(f"{qn(meta.get_field(name).column)} = %s" for name in _OUTCOME_FIELDS)
+        + f" WHERE {qn(meta.pk.column)} = %s"
+    )
+    return insert, update
+
+
 def _insert_unless_kept(event: WebhookEvent) -> bool:
     """Insert a new inbox row unless an event with its (source, event_key) is already kept:
     INSERT … ON CONFLICT DO NOTHING RETURNING id, one statement (no savepoint; a concurrent
     insert of the same key is waited for, as the unique index does). False: a replay."""
-    meta = WebhookEvent._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    for f in fields:
-        f.pre_save(event, add=True)  # received_at (auto_now_add)
-    query = InsertQuery(WebhookEvent, on_conflict=OnConflict.IGNORE)
-    query.insert_values(fields, [event])
-    compiler = query.get_compiler(connection=connection)
-    compiler.returning_fields = [meta.pk]
-    [(sql, params)] = compiler.as_sql()
+    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
+    params = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_inbox_sql(connection.vendor)[0], params)
         row = cursor.fetchone()
     if row is None:
         return False
@@ -395,6 +410,17 @@ def _insert_unless_kept(event: WebhookEvent) -> bool:
     event._state.adding = False
     event._state.db = connection.alias
     return True
+
+
+def _save_outcome(event: WebhookEvent) -> None:
+    """Store what applying `event` came to (one UPDATE of its inbox row)."""
+    meta = WebhookEvent._meta
+    params = [
+        meta.get_field(name).get_db_prep_save(getattr(event, name), connection)
+        for name in _OUTCOME_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_inbox_sql(connection.vendor)[1], [*params, event.pk])
 
 
 def _lock_stream(source: str, session_id: str) -> None:

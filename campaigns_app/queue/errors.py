@@ -101,24 +101,32 @@ def message_error_apply(
     outcome pending, reference = message_id), `record_sent` applies it later, and while the row
     needs review the queue page shows it (`late_errors_for`).
     """
-    session = WhatsAppSession.objects.filter(session_id=session_key).first()
-    if session is None:
-        return MessageErrorOutcome("unknown_session")
-    lock_message_id(message_id)
     rows = ScheduledWhatsAppMessage.objects.select_for_update(of=("self",)).select_related(
         "campaign_group"
     )
-    row = None
     client_id = _as_uuid(client_message_id) if client_message_id else None
-    if client_id is not None:
-        row = rows.filter(session=session, client_message_id=client_id).first()
-        if row is not None and row.status in (MessageStatus.PENDING, MessageStatus.SENDING):
-            # Its call is under way (or will be repeated with this id): kept until recorded.
-            return MessageErrorOutcome("pending", row.id, "send not recorded yet; kept")
+    # The usual case first, in one statement: the recorded send of `message_id` (its session
+    # joined in). Found, it is recorded and committed: no recorder to wait for.
+    row = (
+        rows.filter(session__session_id=session_key, message_id=message_id).first()
+        if client_id is None
+        else None
+    )
     if row is None:
-        row = rows.filter(session=session, message_id=message_id).first()
-    if row is None:
-        return MessageErrorOutcome("pending", detail="send not recorded yet; kept")
+        session = WhatsAppSession.objects.filter(session_id=session_key).first()
+        if session is None:
+            return MessageErrorOutcome("unknown_session")
+        # The outcome may be `pending`: hold the recorder's lock until this event is kept.
+        lock_message_id(message_id)
+        if client_id is not None:
+            row = rows.filter(session=session, client_message_id=client_id).first()
+            if row is not None and row.status in (MessageStatus.PENDING, MessageStatus.SENDING):
+                # Its call is under way (or will be repeated with this id): kept until recorded.
+                return MessageErrorOutcome("pending", row.id, "send not recorded yet; kept")
+        if row is None:
+            row = rows.filter(session=session, message_id=message_id).first()
+        if row is None:
+            return MessageErrorOutcome("pending", detail="send not recorded yet; kept")
     text = message_error_text(code=error_code, message=error_message)
     if row.status not in (MessageStatus.SENT, MessageStatus.NEEDS_REVIEW):
         return MessageErrorOutcome("unchanged", row.id, f"row is {row.status}; nothing to change")

@@ -98,11 +98,13 @@ def receipt_participant(value: Any) -> str:
     return f"{user}@{domain}"[:100]
 
 
-def _locked_row(session_pk: Any, message_id: str) -> dict[str, Any] | None:
+def _locked_row(session_key: str, message_id: str) -> dict[str, Any] | None:
+    """The queue row of `message_id` sent by the session `session_key`, locked (FOR UPDATE of
+    the row only), with what a receipt needs of it: one statement, the session joined in."""
     return (
         ScheduledWhatsAppMessage.objects.select_for_update(of=("self",))
-        .filter(session_id=session_pk, message_id=message_id)
-        .values(*_ROW_FIELDS)
+        .filter(session__session_id=session_key, message_id=message_id)
+        .values(*_ROW_FIELDS, "organization_id")
         .first()
     )
 
@@ -112,9 +114,14 @@ def _insert(
 ) -> bool:
     """Keep one receipt; False when it was already kept (ON CONFLICT DO NOTHING, which neither
     waits for nor fails on a concurrent copy: the unique index settles it)."""
+    # Raw SQL skips the fields' conversions: SQLite (`make run`) stores a uuid as 32 hex digits
+    # and cannot bind a UUID object at all.
+    meta = WhatsAppMessageReceipt._meta
+    organization_id = meta.get_field("organization").get_db_prep_value(organization_id, connection)
+    at = meta.get_field("at").get_db_prep_value(at, connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {WhatsAppMessageReceipt._meta.db_table} "
+            f"INSERT INTO {meta.db_table} "
             "(organization_id, message_id, participant, status, at) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (message_id, participant, status) DO NOTHING",
             [organization_id, message_id, participant, status, at],
@@ -136,9 +143,7 @@ def receipt_counts(*, message_id: str) -> ReceiptCounts:
 
 def _apply(row: dict[str, Any], counts: ReceiptCounts) -> bool:
     """Write `counts` on the row, its group, and move the campaign's sums; False: no change."""
-    old = ReceiptCounts(
-        row["delivered_count"], row["read_count"], row["delivered_at"], row["read_at"]
-    )
+    old = _row_counts(row)
     if old == counts:
         return False
     ScheduledWhatsAppMessage.objects.filter(id=row["id"]).update(**counts.as_fields())
@@ -159,40 +164,62 @@ def _apply(row: dict[str, Any], counts: ReceiptCounts) -> bool:
 
 def receipt_record(
     *,
-    session: WhatsAppSession,
+    session_key: str,
     message_id: str,
     participant: str | None,
     status: str,
     at: datetime | None = None,
 ) -> ReceiptOutcome:
     """Keep one participant's `delivered` / `read` / `played` receipt for `message_id` (the
-    gateway's id, as stored on the queue row) of `session`, and recount the row.
+    gateway's id, as stored on the queue row) sent by the session `session_key` (its gateway
+    id), and recount the row.
 
-    Runs in the caller's transaction (or its own). `pending`: the send is not recorded yet; the
-    receipt is kept and counted when it is (the caller keeps its event pending, answers 202).
-    `unchanged`: a replay, or a receipt that changes no number.
+    Runs in the caller's transaction (or its own). `unknown_session`: no such session, nothing
+    kept. `pending`: the send is not recorded yet; the receipt is kept and counted when it is
+    (the caller keeps its event pending, answers 202). `unchanged`: a replay, or a receipt that
+    changes no number.
     """
     if status not in ReceiptStatus.values:
         raise ValueError(f"not a receipt status: {status!r}")
     who = receipt_participant(participant)
     at = at or timezone.now()
     with transaction.atomic(savepoint=False):
-        row = _locked_row(session.pk, message_id)
+        row = _locked_row(session_key, message_id)
         if row is None:
+            session = (
+                WhatsAppSession.objects.filter(session_id=session_key)
+                .values_list("organization_id", flat=True)
+                .first()
+            )
+            if session is None:
+                return ReceiptOutcome("unknown_session", detail=f"unknown session {session_key}")
             # Not recorded yet, or being recorded right now: wait for the recorder (same lock),
             # then look again.
             lock_message_id(message_id)
-            row = _locked_row(session.pk, message_id)
-        inserted = _insert(
-            organization_id=session.organization_id,
-            message_id=message_id,
-            participant=who,
-            status=status,
-            at=at,
-        )
-        if row is None:
-            return ReceiptOutcome("pending", detail="send not recorded yet; receipt kept")
-        if not inserted:
+            row = _locked_row(session_key, message_id)
+            if row is None:
+                _insert(
+                    organization_id=session,
+                    message_id=message_id,
+                    participant=who,
+                    status=status,
+                    at=at,
+                )
+                return ReceiptOutcome("pending", detail="send not recorded yet; receipt kept")
+        if _one_statement():
+            inserted, counts = _insert_and_apply(row, message_id, who, status, at)
+        else:
+            inserted = _insert(
+                organization_id=row["organization_id"],
+                message_id=message_id,
+                participant=who,
+                status=status,
+                at=at,
+            )
+            counts = receipt_counts(message_id=message_id) if inserted else None
+            if counts is not None:
+                _apply(row, counts)
+        if not inserted or counts is None:
             return ReceiptOutcome(
                 "unchanged",
                 row["id"],
@@ -200,8 +227,7 @@ def receipt_record(
                 row["read_count"],
                 f"{status} of {who or 'the recipient'} already recorded",
             )
-        counts = receipt_counts(message_id=message_id)
-        changed = _apply(row, counts)
+    changed = counts != _row_counts(row)
     return ReceiptOutcome(
         "applied" if changed else "unchanged",
         row["id"],
@@ -210,6 +236,99 @@ def receipt_record(
         f"{status} by {who or 'the recipient'}: delivered {counts.delivered_count}, "
         f"read {counts.read_count}",
     )
+
+
+def _one_statement() -> bool:
+    """Postgres writes a receipt and its counts in one statement; SQLite (`make run`) in four."""
+    return connection.vendor == "postgresql"
+
+
+def _row_counts(row: dict[str, Any]) -> ReceiptCounts:
+    return ReceiptCounts(
+        row["delivered_count"], row["read_count"], row["delivered_at"], row["read_at"]
+    )
+
+
+# Postgres: the receipt insert, the recount and the three writes of `_apply` in one statement
+# (data-modifying CTEs). The recount reads the receipts committed before this statement (the
+# row lock taken by the statement before makes that every receipt of the message) plus the one
+# this statement inserts, which the same statement cannot see otherwise.
+_INSERT_AND_APPLY = f"""
+WITH inserted AS (
+    INSERT INTO {WhatsAppMessageReceipt._meta.db_table}
+        (organization_id, message_id, participant, status, at)
+    VALUES (%(organization)s, %(message)s, %(participant)s, %(status)s, %(at)s)
+    ON CONFLICT (message_id, participant, status) DO NOTHING
+    RETURNING participant, status, at
+), receipts AS (
+    SELECT participant, status, at FROM {WhatsAppMessageReceipt._meta.db_table}
+    WHERE message_id = %(message)s
+    UNION ALL
+    SELECT participant, status, at FROM inserted
+), counts AS (
+    SELECT
+        (SELECT count(*) FROM inserted) AS inserted,
+        count(DISTINCT participant) AS delivered_count,
+        count(DISTINCT participant) FILTER (WHERE status = ANY(%(read)s)) AS read_count,
+        min(at) AS delivered_at,
+        min(at) FILTER (WHERE status = ANY(%(read)s)) AS read_at
+    FROM receipts
+), changed AS (
+    SELECT counts.* FROM counts
+    WHERE counts.inserted = 1
+      AND (delivered_count, read_count, delivered_at, read_at)
+          IS DISTINCT FROM (%(old_delivered)s, %(old_read)s, %(old_delivered_at)s::timestamptz,
+                            %(old_read_at)s::timestamptz)
+), row_update AS (
+    UPDATE {ScheduledWhatsAppMessage._meta.db_table} AS m
+    SET delivered_count = c.delivered_count, read_count = c.read_count,
+        delivered_at = c.delivered_at, read_at = c.read_at
+    FROM changed AS c WHERE m.id = %(row)s
+), group_update AS (
+    UPDATE {NotificationCampaignGroup._meta.db_table} AS g
+    SET delivered_count = c.delivered_count, read_count = c.read_count,
+        delivered_at = c.delivered_at, read_at = c.read_at
+    FROM changed AS c WHERE g.id = %(group)s
+), campaign_update AS (
+    UPDATE {NotificationCampaign._meta.db_table} AS k
+    SET delivered_count = k.delivered_count + (c.delivered_count - %(old_delivered)s),
+        read_count = k.read_count + (c.read_count - %(old_read)s)
+    FROM changed AS c
+    WHERE k.id = %(campaign)s
+      AND (c.delivered_count <> %(old_delivered)s OR c.read_count <> %(old_read)s)
+)
+SELECT inserted, delivered_count, read_count, delivered_at, read_at FROM counts
+"""
+
+
+def _insert_and_apply(
+    row: dict[str, Any], message_id: str, participant: str, status: str, at: datetime
+) -> tuple[bool, ReceiptCounts | None]:
+    """Postgres: keep the receipt and write the recount, one round trip (`_INSERT_AND_APPLY`).
+    (False, None) when the receipt was already kept."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_AND_APPLY,
+            {
+                "organization": row["organization_id"],
+                "message": message_id,
+                "participant": participant,
+                "status": status,
+                "at": at,
+                "read": [str(s.value) for s in READ_STATUSES],
+                "old_delivered": row["delivered_count"],
+                "old_read": row["read_count"],
+                "old_delivered_at": row["delivered_at"],
+                "old_read_at": row["read_at"],
+                "row": row["id"],
+                "group": row["campaign_group_id"],
+                "campaign": row["campaign_group__campaign_id"],
+            },
+        )
+        inserted, *numbers = cursor.fetchone()
+    if not inserted:
+        return False, None
+    return True, ReceiptCounts(*numbers)
 
 
 def receipts_apply_kept(*, row: ScheduledWhatsAppMessage, message_id: str) -> ReceiptCounts:

@@ -29,6 +29,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GROUP = "120363025246125486@g.us"
 
 
+@pytest.fixture(autouse=True, params=["one-statement", "statement-by-statement"])
+def receipt_writes(request, monkeypatch):
+    """Every test runs on both ways of writing a receipt: Postgres' one statement, and the
+    statement-by-statement one SQLite uses (`make run`)."""
+    from campaigns_app.queue import receipts
+
+    if request.param == "statement-by-statement":
+        monkeypatch.setattr(receipts, "_one_statement", lambda: False)
+    return request.param
+
+
 def url() -> str:
     return reverse("campaigns-api:webhook-message-ack")
 
