@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 
@@ -58,6 +59,14 @@ class Artist(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def live_member_change_at(self) -> datetime | None:
+        """When a webhook last changed the cached members, if after the last full sync."""
+        changed = self.members_live_changed_at
+        if changed is None or (self.last_member_sync_at and changed <= self.last_member_sync_at):
+            return None
+        return changed
 
     @property
     def is_archived(self) -> bool:

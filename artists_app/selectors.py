@@ -230,7 +230,5 @@ def _sync_run_scope(run: TaskRun, results: list[dict[str, Any]]) -> str:
 def artist_member_live_change(*, artist: Artist) -> str:
     """ "last change 2 minutes ago (live)" when a group-participants webhook changed the artist's
     cached members after its last full sync (artists_app/member_events.py); "" otherwise."""
-    changed = artist.members_live_changed_at
-    if changed is None or (artist.last_member_sync_at and changed <= artist.last_member_sync_at):
-        return ""
-    return f"last change {ago(changed)} (live)"
+    changed = artist.live_member_change_at
+    return f"last change {ago(changed)} (live)" if changed else ""

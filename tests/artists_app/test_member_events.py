@@ -204,3 +204,16 @@ def test_it_refuses_bad_input_and_changes_nothing(webhook_client, organization, 
     assert unknown.status_code == 404
     assert post(APIClient(), event(session, "add", ["4915123456789"])).status_code == 401
     assert members_of(artist) == []
+
+
+def test_the_artists_page_says_when_members_changed_live(
+    webhook_client, logged_in_client, organization, session
+):
+    artist = artist_make(organization, "Mira Sol", GROUP)
+    Artist.objects.filter(pk=artist.pk).update(last_member_sync_at=timezone.now())
+    page = logged_in_client.get(reverse("artists:page")).content.decode()
+    assert "(live)" not in page  # nothing changed since the full sync
+
+    post(webhook_client, event(session, "add", ["4915123456789"]))
+    page = logged_in_client.get(reverse("artists:page")).content.decode()
+    assert "last change just now (live)" in page
