@@ -24,6 +24,7 @@ from campaigns_app.queue.errors import LateError, late_errors_for
 from groups_app.models import WhatsAppGroup
 from groups_app.selectors import group_list
 from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import session_current_list
 from whatsapp_crm.models import Organization
 
 QueueStatus = ScheduledWhatsAppMessage.Status
@@ -102,9 +103,10 @@ def queue_is_active(*, rows: list[ScheduledWhatsAppMessage]) -> bool:
 
 
 def session_choices(*, organization: Organization) -> list[WhatsAppSession]:
-    return list(
-        WhatsAppSession.objects.filter(organization=organization).order_by("name", "created_at")
-    )
+    """The sessions a form offers: the current ones (sessions_app's rule: connected, connecting,
+    or holding a number). A logged-out or superseded session can never send again, so its
+    messages would wait forever."""
+    return list(session_current_list(organization=organization).order_by("name", "created_at"))
 
 
 def sendable_groups(*, organization: Organization, session: WhatsAppSession) -> Any:

@@ -105,11 +105,18 @@ def test_the_group_picker_is_searchable_by_name(logged_in_client, organization, 
 def test_disconnected_sessions_are_marked_and_warned_about(
     logged_in_client, organization, gateway_session, groups
 ):
+    # Dropped but still holding its number: it needs a reconnect, its messages wait for it.
     down = factories.session_create(
-        organization=organization, name="Old phone", status="disconnected"
+        organization=organization,
+        name="Old phone",
+        status="disconnected",
+        phone_number="4915112345678",
     )
+    # Logged out (no number): it can never send again, so it is not offered.
+    factories.session_create(organization=organization, name="Retired phone", status="disconnected")
     page = logged_in_client.get(reverse("campaigns:new")).text
     assert "Old phone" in page
+    assert "Retired phone" not in page
     assert "⚠ Disconnected: messages wait" in page
     assert 'data-status="disconnected"' in page
     assert "data-session-warning" not in page  # the connected session is picked first
