@@ -38,6 +38,8 @@ from gateway_simulator.state import SimulatorState
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 WEBHOOK_RETRIES = 3  # after the first attempt
+# 4xx answers that ask for the event again later (the CRM's 409 "retry": docs/gateway-protocol.md).
+RETRY_LATER = frozenset({408, 409, 429})
 WEBHOOK_BACKOFF_SECONDS = 0.2
 
 
@@ -222,8 +224,8 @@ class GatewaySimulator(SimulatorState):
             except urllib.error.HTTPError as exc:
                 delivery.update(status=exc.code, error=f"HTTP {exc.code}")
                 delivery["response"] = exc.read(2000).decode(errors="replace")
-                if exc.code < 500:  # the CRM refused it: sending it again cannot help
-                    break
+                if exc.code < 500 and exc.code not in RETRY_LATER:
+                    break  # the CRM refused it: sending it again cannot help
             except (OSError, ValueError) as exc:  # refused, reset, timeout, bad URL
                 reason = getattr(exc, "reason", exc)
                 delivery.update(status=None, error=str(reason) or type(exc).__name__)

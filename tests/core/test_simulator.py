@@ -415,6 +415,14 @@ def test_it_reports_late_420_errors_for_community_parents_and_rejected_jids(
 # --- webhook delivery ------------------------------------------------------------------------------
 
 
+def test_it_retries_webhooks_the_crm_asks_to_retry(hooked_sim, receiver):
+    receiver.answers = [409, 200]  # the CRM's "retry": true (e.g. it could not apply it yet)
+    hooked_sim.connect("s1")
+    delivery = wait_for(hooked_sim.webhook_deliveries)[0]
+    assert delivery["status"] == 200
+    assert delivery["attempts"] == 2
+
+
 def test_it_retries_webhooks_on_5xx_but_not_on_4xx(hooked_sim, receiver):
     receiver.answers = [500, 502, 200, 404]
     hooked_sim.connect("s1")
