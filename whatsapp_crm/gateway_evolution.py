@@ -27,8 +27,9 @@ our receiver with `POST /webhook/set/{name}` {"webhook": {"enabled", "url", "hea
 nothing: the key is the receiver's only check.
 
 Errors come as {"status", "error": "<reason phrase>", "response": {"message": str | [...]}}.
-Baileys' "Connection Closed" (answered 400 or 500 depending on where it is thrown) means the
-WhatsApp connection is down: the temporary `not_connected` error.
+Baileys' "Connection Closed" (answered 400 or 500 depending on where it is thrown, and 404 by the
+group calls, which wrap every error in `NotFoundException`, e.g. 2.3.6 `findParticipants`) means
+the WhatsApp connection is down: the temporary `not_connected` error.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ class EvolutionGateway(ThirdPartyGateway):
 
     def translate(self, exc: GatewayError) -> GatewayError:
         text = gateway_text(exc.body)
-        if exc.status_code in (400, 500) and CONNECTION_CLOSED_TEXT in text.lower():
+        if exc.status_code in (400, 404, 500) and CONNECTION_CLOSED_TEXT in text.lower():
             return error_with(
                 exc,
                 message=f"Evolution API: the WhatsApp connection is closed ({text}).",

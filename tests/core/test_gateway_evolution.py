@@ -243,6 +243,22 @@ def test_groups_of_a_closed_connection_are_not_connected(mocked_gateway, gw):
     )
 
 
+def test_participants_of_a_closed_connection_are_not_connected(mocked_gateway, gw):
+    mocked_gateway.get(
+        f"{BASE}/group/participants/wa_1?groupJid=120363111111111111%40g.us",
+        status=404,
+        json=evolution("participants_connection_closed_404"),
+    )
+    with pytest.raises(GatewayError) as err:
+        gw.list_participants("wa_1", "120363111111111111@g.us")
+    assert (err.value.code, err.value.permanent, err.value.ambiguous) == (
+        "not_connected",
+        False,
+        False,
+    )
+    assert "Connection Closed" in err.value.message
+
+
 def test_another_server_error_keeps_evolutions_text(mocked_gateway, gw):
     mocked_gateway.get(
         f"{BASE}/group/fetchAllGroups/wa_1", status=500, json=evolution("server_error")
