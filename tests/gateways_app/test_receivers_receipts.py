@@ -222,3 +222,69 @@ def test_an_unreadable_evolution_participant_event_is_400(
 
     assert response.status_code == 400, response.content
     assert not ArtistWhatsAppGroupMember.objects.exists()
+
+
+def _lookup(organization, phone: str) -> list[tuple[str, str]]:
+    from artists_app.selectors import artist_lookup_by_phone
+
+    found = artist_lookup_by_phone(organization=organization, phone=phone)
+    return [(m.name, m.member_rank) for m in found.matches]
+
+
+def test_every_waha_participant_action_reaches_the_lookup(client, organization, waha_gateway):
+    session = session_on(organization, waha_gateway, status="connected")
+    artist_with_group(organization)
+    secret = waha_gateway.webhook_secret
+
+    def post(kind: str, role: str) -> None:
+        body = waha_event("webhook_session_status_working", session.session_id, id=f"evt_{kind}")
+        body |= {
+            "event": "group.v2.participants",
+            "payload": {
+                "type": kind,
+                "timestamp": 1764612300,
+                "group": {"id": GROUP},
+                "participants": [{"id": f"{NEW_MEMBER}@c.us", "role": role}],
+            },
+        }
+        response = client.post(waha_url(waha_gateway), **signed(body, key=secret, secret=secret))
+        assert response.status_code == 200, response.content
+
+    post("join", "participant")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "member")]
+    post("promote", "admin")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "admin")]
+    post("demote", "participant")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "member")]
+    post("leave", "left")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == []
+
+
+def test_every_evolution_participant_action_reaches_the_lookup(
+    client, organization, evolution_gateway
+):
+    session = session_on(organization, evolution_gateway, status="connected")
+    artist_with_group(organization)
+    secret = evolution_gateway.webhook_secret
+
+    def post(action: str) -> None:
+        body = evolution_event("webhook_connection_update_open", session.session_id)
+        body |= {
+            "event": "group-participants.update",
+            "data": {
+                "id": GROUP,
+                "action": action,
+                "participants": [f"{NEW_MEMBER}@s.whatsapp.net"],
+            },
+        }
+        response = client.post(evolution_url(evolution_gateway), **signed(body, key=secret))
+        assert response.status_code == 200, response.content
+
+    post("add")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "member")]
+    post("promote")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "admin")]
+    post("demote")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == [("Mira Sol", "member")]
+    post("remove")
+    assert _lookup(organization, f"+{NEW_MEMBER}") == []
