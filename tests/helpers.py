@@ -31,3 +31,10 @@ def load_payload(name: str, **overrides: Any) -> Any:
     if overrides:
         data.update(overrides)
     return data
+
+
+def organization_of(username: str) -> Any:
+    """The organization of a user (e.g. the browser tests' "browser" user)."""
+    from whatsapp_crm.models import OrganizationMember
+
+    return OrganizationMember.objects.get(user__username=username).organization

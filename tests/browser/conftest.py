@@ -54,15 +54,26 @@ def page(browser):
 
 @pytest.fixture
 def screenshot(page, request):
-    """`screenshot("name")` saves var/screenshots/<test>-<name>.png and returns the path."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """`screenshot("name")` saves <test>-<name>.png (full page) in $SCREENSHOTS_DIR, else
+    var/screenshots/, and returns the path."""
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
 
     def take(name: str) -> Path:
-        path = SCREENSHOTS / f"{request.node.name}-{name}.png"
+        path = folder / f"{request.node.name}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 
     return take
+
+
+@pytest.fixture
+def console_problems(page) -> list[str]:
+    """Console errors and uncaught page errors of `page`, collected while the test runs."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return problems
 
 
 @pytest.fixture

@@ -12,23 +12,12 @@ from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
 from gateway_simulator import generate_groups
 from tests import factories
 from tests.campaigns_app.conftest import group_create
-from whatsapp_crm.models import OrganizationMember
+from tests.helpers import organization_of
 
 pytestmark = pytest.mark.browser
 
 Q = ScheduledWhatsAppMessage.Status
 METRICS = ("sent", "failed", "needs_review", "waiting")
-
-
-def _organization():
-    return OrganizationMember.objects.get(user__username="browser").organization
-
-
-def _console_errors(page) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return problems
 
 
 def _database_numbers(organization) -> dict[str, int]:
@@ -59,7 +48,7 @@ def _shown_numbers(page) -> dict[str, int]:
 
 @pytest.fixture
 def campaign(logged_in_page):
-    organization = _organization()
+    organization = organization_of("browser")
     session = factories.session_create(
         organization=organization, session_id="wa_demo_home_browser", name="Main"
     )
@@ -80,11 +69,11 @@ def campaign(logged_in_page):
 
 
 def test_the_numbers_follow_the_queue_without_a_reload(
-    logged_in_page, live_server, gateway_simulator, campaign, screenshot
+    logged_in_page, live_server, gateway_simulator, campaign, screenshot, console_problems
 ):
     page = logged_in_page
-    problems = _console_errors(page)
-    organization = _organization()
+    problems = console_problems
+    organization = organization_of("browser")
     gateway_simulator.add_failure(path="^/send$", status=400, times=1)
 
     page.goto(f"{live_server.url}/")

@@ -17,7 +17,7 @@ from campaigns_app.models import NotificationCampaign, ScheduledWhatsAppMessage
 from groups_app.services import group_sync
 from sessions_app.models import WhatsAppSession
 from tests import factories
-from whatsapp_crm.models import OrganizationMember
+from tests.helpers import organization_of
 
 pytestmark = pytest.mark.browser
 
@@ -25,24 +25,13 @@ Status = WhatsAppSession.Status
 QueueStatus = ScheduledWhatsAppMessage.Status
 
 
-def _organization():
-    return OrganizationMember.objects.get(user__username="browser").organization
-
-
-def _console_errors(page) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return problems
-
-
 def test_a_card_turns_disconnected_within_10_s_of_the_status_webhook_without_reload(
-    logged_in_page, live_server, live_gateway_simulator, screenshot
+    logged_in_page, live_server, live_gateway_simulator, screenshot, console_problems
 ):
     page = logged_in_page
-    problems = _console_errors(page)
+    problems = console_problems
     session = factories.session_create(
-        organization=_organization(), session_id="wa_demo_live", name="Live phone"
+        organization=organization_of("browser"), session_id="wa_demo_live", name="Live phone"
     )
     page.goto(f"{live_server.url}/settings/whatsapp/")
     card = page.locator(f"#session-{session.id}")
@@ -85,7 +74,7 @@ def test_a_quiet_poll_costs_well_under_5_kb(
 ):
     page = logged_in_page
     session = factories.session_create(
-        organization=_organization(), session_id="wa_demo_quiet", name="Quiet phone"
+        organization=organization_of("browser"), session_id="wa_demo_quiet", name="Quiet phone"
     )
     page.goto(f"{live_server.url}/settings/whatsapp/")
     page.locator(f"#session-{session.id} [data-status=connected]").wait_for()
@@ -112,11 +101,11 @@ def test_a_quiet_poll_costs_well_under_5_kb(
 
 
 def test_the_start_page_numbers_are_the_databases(
-    logged_in_page, live_server, gateway_simulator, screenshot
+    logged_in_page, live_server, gateway_simulator, screenshot, console_problems
 ):
     page = logged_in_page
-    problems = _console_errors(page)
-    organization = _organization()
+    problems = console_problems
+    organization = organization_of("browser")
     main = factories.session_create(
         organization=organization, session_id="wa_demo_home", name="Main", phone_number="491511"
     )
@@ -207,13 +196,13 @@ def test_the_start_page_numbers_are_the_databases(
 
 
 def test_the_sessions_page_runs_without_console_errors_and_clears_the_name(
-    logged_in_page, live_server, live_gateway_simulator, screenshot
+    logged_in_page, live_server, live_gateway_simulator, screenshot, console_problems
 ):
     page = logged_in_page
-    problems = _console_errors(page)
+    problems = console_problems
     live_gateway_simulator.connect_after = 2.0
     existing = factories.session_create(
-        organization=_organization(), session_id="wa_demo_existing", name="Existing"
+        organization=organization_of("browser"), session_id="wa_demo_existing", name="Existing"
     )
     page.goto(f"{live_server.url}/settings/whatsapp/")
     page.locator(f"#session-{existing.id} [data-status=connected]").wait_for()

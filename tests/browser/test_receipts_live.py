@@ -10,9 +10,7 @@ Screenshots go to $SCREENSHOTS_DIR when set (else var/screenshots/, like the oth
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 from django.db.models import Count, Q
@@ -26,8 +24,7 @@ from campaigns_app.models import (
 from gateway_simulator import generate_groups, generate_whapi_group
 from groups_app.models import WhatsAppGroup
 from tests import factories
-from tests.browser.conftest import SCREENSHOTS
-from whatsapp_crm.models import OrganizationMember
+from tests.helpers import organization_of
 
 pytestmark = pytest.mark.browser
 
@@ -38,33 +35,11 @@ UPDATE_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
-def shot(page, request):
-    """`shot("name")` saves <dir>/<test>-<name>.png (full page) and returns the path."""
-    folder = Path(os.environ.get("SCREENSHOTS_DIR") or SCREENSHOTS)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(name: str) -> Path:
-        path = folder / f"{request.node.name}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take
-
-
-@pytest.fixture
-def console_problems(page) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return problems
-
-
-@pytest.fixture
 def receipts_campaign(settings, logged_in_page, live_gateway_simulator):
     """A campaign of three normal groups of a connected demo session, not sent yet."""
     settings.QUEUE_SESSION_RATE_PER_MINUTE = 0
     assert live_gateway_simulator.auto_acks is False  # only the acks the test posts arrive
-    organization = OrganizationMember.objects.get(user__username="browser").organization
+    organization = organization_of("browser")
     session = factories.session_create(
         organization=organization, session_id=SESSION_ID, name="Label phone"
     )
@@ -168,7 +143,7 @@ def test_receipts_reach_the_open_campaign_page_without_a_reload(
     logged_in_page,
     live_server,
     live_gateway_simulator,
-    shot,
+    screenshot,
     console_problems,
     monkeypatch,
 ):
@@ -187,7 +162,7 @@ def test_receipts_reach_the_open_campaign_page_without_a_reload(
     assert page.locator("#campaign-counts").inner_text() == (
         "3 sent · 0 failed · 0 waiting · 3 groups"
     )
-    shot("before")
+    screenshot("before")
 
     # Wave 1, deliveries: 3 members of the first group, 2 of the second, none of the third.
     # One is spelled as a JID, and one is sent twice (a replay): each member counts once.
@@ -210,7 +185,7 @@ def test_receipts_reach_the_open_campaign_page_without_a_reload(
     )
     _assert_page_shows(page, campaign, wave1)
     assert page.locator("#campaign-progress[data-watching=late-errors]").count() == 1
-    shot("delivered")
+    screenshot("delivered")
 
     # Past the late-error window the page keeps polling, slower, for receipts only.
     monkeypatch.setattr(selectors, "LATE_ERROR_WINDOW_SECONDS", 0)
@@ -231,7 +206,7 @@ def test_receipts_reach_the_open_campaign_page_without_a_reload(
     )
     _assert_page_shows(page, campaign, wave2)
     assert page.locator(f'tr[data-group-jid="{first.group_jid}"]', has_text="first read").count()
-    shot("read")
+    screenshot("read")
 
     assert page.evaluate("() => window.__notReloaded") is True
     # Still watching (for RECEIPT_WATCH_SECONDS after the last send).

@@ -7,15 +7,11 @@ import pytest
 from gateway_simulator import demo_phone_number
 from sessions_app.models import WhatsAppSession
 from tests import factories
-from whatsapp_crm.models import OrganizationMember
+from tests.helpers import organization_of
 
 pytestmark = pytest.mark.browser
 
 Status = WhatsAppSession.Status
-
-
-def _organization():
-    return OrganizationMember.objects.get(user__username="browser").organization
 
 
 def test_it_verifies_on_load_and_shows_a_disconnect_after_refresh(
@@ -24,7 +20,7 @@ def test_it_verifies_on_load_and_shows_a_disconnect_after_refresh(
     page = logged_in_page
     sim = live_gateway_simulator
     session = factories.session_create(
-        organization=_organization(), session_id="wa_demo_browser", name="Demo phone"
+        organization=organization_of("browser"), session_id="wa_demo_browser", name="Demo phone"
     )
     # Slow the status call down so the "Verifying…" state is visible long enough to see.
     sim.add_failure(path=r"^/sessions/wa_demo_browser/status$", status=None, delay=1.5)
@@ -63,7 +59,7 @@ def test_it_shows_gateway_unreachable(
 ):
     page = logged_in_page
     session = factories.session_create(
-        organization=_organization(), session_id="wa_demo_down", name="Office phone"
+        organization=organization_of("browser"), session_id="wa_demo_down", name="Office phone"
     )
     live_gateway_simulator.add_failure(path=r"/status$", status=0, times=5)
 
@@ -92,7 +88,7 @@ def test_it_connects_a_new_number_through_the_qr_code(
     block = page.locator(".session-block").first
     block.locator(".qr svg").wait_for()
     assert "Connecting — scan the QR code" in block.inner_text()
-    session = WhatsAppSession.objects.get(organization=_organization())
+    session = WhatsAppSession.objects.get(organization=organization_of("browser"))
     assert session.status == Status.CONNECTING
     screenshot("qr")
 
@@ -112,7 +108,7 @@ def test_it_turns_verifying_into_disconnected_for_a_session_that_dropped_meanwhi
     the page must not say Connected — it verifies on load and shows the truth."""
     page = logged_in_page
     session = factories.session_create(
-        organization=_organization(), session_id="wa_demo_stale", name="Stale phone"
+        organization=organization_of("browser"), session_id="wa_demo_stale", name="Stale phone"
     )
     gateway_simulator.disconnect("wa_demo_stale", error="Logged out on the phone")
     gateway_simulator.add_failure(path=r"^/sessions/wa_demo_stale/status$", status=None, delay=1.0)
