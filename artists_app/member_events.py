@@ -18,6 +18,8 @@ Rules:
 - One transaction per event; each artist row is locked first (as the full sync does), so an
   event and a sync of the same artist run one after the other and other artists never wait.
 - The lookup reads the member rows, so it sees a change as soon as the event commits.
+- The session's own row of the group (groups_app) moves its member count with joins and leaves
+  (`group_participants_changed`), so a campaign's "of N members" follows between syncs.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
+from groups_app.services import group_participants_changed
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.phones import is_privacy_id, normalize_whatsapp_id
 
 ACTIONS = ("add", "remove", "promote", "demote")
 Rank = ArtistWhatsAppGroupMember.Rank
 _RANK_OF = {"add": None, "promote": Rank.ADMIN, "demote": Rank.MEMBER}
+_COUNT_DELTA = {"add": 1, "remove": -1, "promote": 0, "demote": 0}
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ def members_apply_participant_event(
             Artist.objects.filter(pk__in=[a.pk for a in artists]).update(
                 members_live_changed_at=now
             )
+        group_participants_changed(
+            session=session, group_jid=f"{group_id}@g.us", delta=_COUNT_DELTA[action] * len(parsed)
+        )
     return MemberEventOutcome(len(artists), added, removed, updated)
 
 

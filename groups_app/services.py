@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from gateways_app.clients import gateway_for
@@ -314,3 +315,16 @@ def group_purge_community_parents(
         if doomed and not dry_run:
             WhatsAppGroup.objects.filter(pk__in=[g.pk for g in doomed]).delete()
     return purged
+
+
+def group_participants_changed(*, session: WhatsAppSession, group_jid: str, delta: int) -> int:
+    """A group-participants webhook of `session` (artists_app/member_events.py): move the
+    session's stored member count of that group by `delta` (joins +, leaves −, never below 0),
+    so "of N members" stays true between syncs; the next sync stores the gateway's count again.
+    Each session of a group reports its own events, so only this session's row moves. Returns
+    the number of rows changed (0: a group this session has not synced)."""
+    if not delta:
+        return 0
+    return WhatsAppGroup.objects.filter(
+        session_id=session.pk, group_jid=normalize_group_jid(group_jid)
+    ).update(participant_count=Greatest(F("participant_count") + delta, Value(0)))

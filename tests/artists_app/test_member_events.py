@@ -217,3 +217,31 @@ def test_the_artists_page_says_when_members_changed_live(
     post(webhook_client, event(session, "add", ["4915123456789"]))
     page = logged_in_client.get(reverse("artists:page")).content.decode()
     assert "last change just now (live)" in page
+
+
+def test_joins_and_leaves_move_the_sessions_member_count_of_the_group(
+    webhook_client, organization, session
+):
+    from groups_app.models import WhatsAppGroup
+
+    other = factories.session_create(organization=organization)
+    mine = WhatsAppGroup.objects.create(
+        organization=organization, session=session, group_jid=f"{GROUP}@g.us", participant_count=40
+    )
+    theirs = WhatsAppGroup.objects.create(
+        organization=organization, session=other, group_jid=f"{GROUP}@g.us", participant_count=40
+    )
+
+    post(webhook_client, event(session, "add", ["4915123456789", "4915123456790"]))
+    post(webhook_client, event(session, "promote", ["4915123456789"]))
+    post(webhook_client, event(session, "remove", ["4915123456790"]))
+
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.participant_count == 41  # +2 −1; a promotion is no join
+    assert theirs.participant_count == 40  # that session reports its own events
+
+    WhatsAppGroup.objects.filter(pk=mine.pk).update(participant_count=0)
+    post(webhook_client, event(session, "remove", ["4915123456789"]))
+    mine.refresh_from_db()
+    assert mine.participant_count == 0  # never below zero
