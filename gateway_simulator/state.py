@@ -305,12 +305,20 @@ class SimulatorState(Members, Observed):
             del self._sessions[session_id]
 
     def session_groups(self, session_id: str) -> list[dict[str, Any]]:
-        """The session's group list; lists are replaced, never changed in place."""
+        """The session's group list; lists are replaced, never changed in place. A group whose
+        members were set or changed (members.py) has their number as its size."""
         with self._lock:
             if self._existing_session(session_id).status != "connected":
                 raise GatewayRefusal(503, "Session not connected")
             groups, _ = self._session_groups(session_id)
-            return groups
+            changed = self._member_groups
+            return [
+                {**g, "size": len(changed[key]["participants"])}
+                if isinstance(g, dict)
+                and (key := str(g.get("id", "")).removesuffix("@g.us")) in changed
+                else g
+                for g in groups
+            ]
 
     def send(self, *, session_id: str, to: str, message: str, client_message_id: str | None) -> str:
         """Record a send and return its messageId; a refused one gets its 420 event later."""

@@ -123,6 +123,22 @@ def test_add_promote_demote_remove_are_reflected(make_sim, dialect, variant):
     assert whapi(sim, group) == before - {(creator, "creator")}
 
 
+@pytest.mark.parametrize(("dialect", "variant"), VARIANTS, ids=IDS)
+def test_a_changed_group_lists_its_member_count_as_its_size(make_sim, dialect, variant):
+    sim = make_sim(dialect, variant)
+    group = a_group()
+    generated = next(g for g in generate_groups(SESSION, 30) if g["id"] == group)["size"]
+
+    def synced_size() -> int:
+        return next(g.size for g in adapter(sim).list_groups(SESSION) if g.jid == group)
+
+    assert synced_size() == generated  # untouched: the generated size
+    change(sim, group, "add", [NEWCOMER, "4917600000002"])
+    assert synced_size() == 42  # its 40 members and the two who joined
+    change(sim, group, "remove", [NEWCOMER])
+    assert synced_size() == 41
+
+
 def test_a_privacy_id_is_kept_as_given_and_an_add_keeps_a_rank(make_sim):
     sim = make_sim("vps")
     group = a_group()
