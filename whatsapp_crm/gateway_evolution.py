@@ -75,12 +75,14 @@ class EvolutionGateway(ThirdPartyGateway):
         self.check_listing("/instance/fetchInstances")
 
     def create_session(self, session_id: str) -> SessionStatus:
+        created = False
         try:
             body = self._call(
                 "POST",
                 "/instance/create",
                 json={"instanceName": session_id, "integration": INTEGRATION, "qrcode": True},
             )
+            created = True
             instance = body.get("instance") if isinstance(body, dict) else None
             state = instance.get("status") if isinstance(instance, dict) else None
         except GatewayError as exc:
@@ -89,11 +91,29 @@ class EvolutionGateway(ThirdPartyGateway):
             # Reconnecting an instance Evolution still has: "connect" starts it when closed.
             body = self._call("GET", f"/instance/connect/{quote(session_id)}")
             state = _instance_state(body) or "connecting"
-        self.register_webhook(session_id)
+        try:
+            self.register_webhook(session_id)
+        except GatewayError as exc:
+            if not created:
+                raise
+            raise error_with(exc, message=f"{exc.message} {self._forget(session_id)}") from exc
         status = (
             EVOLUTION_STATES.get(state, "connecting") if isinstance(state, str) else "connecting"
         )
         return SessionStatus(session_id=session_id, status=status, phone_number=None, error=None)
+
+    def _forget(self, session_id: str) -> str:
+        """Delete an instance just created whose webhook could not be set (`DELETE
+        /instance/delete/{name}`, 2.3.6 `deleteInstance`): nothing is left behind. Says what
+        happened, for the error shown to staff."""
+        try:
+            self._call("DELETE", f"/instance/delete/{quote(session_id)}")
+        except GatewayError as exc:
+            return (
+                f"The new instance {session_id} could not be removed ({exc.message}); delete it "
+                "in Evolution API's manager."
+            )
+        return f"The new instance {session_id} was removed again: nothing was left behind."
 
     def register_webhook(self, session_id: str) -> None:
         """Point the instance's webhook at our receiver (nothing without a target)."""

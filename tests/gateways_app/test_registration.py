@@ -9,8 +9,10 @@ import pytest
 import responses
 
 from sessions_app import services as session_services
+from sessions_app.models import WhatsAppSession
 from tests.gateways_app.conftest import EVOLUTION_URL, WAHA_URL
 from tests.helpers import load_payload
+from whatsapp_crm.gateway import GatewayError
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +173,39 @@ def test_without_public_base_url_nothing_is_registered(
     [waha_body] = sent_json(mocked_gateway, "POST", "/api/sessions")
     assert "config" not in waha_body
     assert not any("/webhook/set/" in c.request.url for c in mocked_gateway.calls)
+
+
+@pytest.mark.parametrize("delete_status", [200, 500], ids=["removed", "not-removed"])
+def test_a_new_evolution_instance_whose_webhook_fails_is_removed_and_nothing_is_stored(
+    settings, organization, evolution_gateway, mocked_gateway, delete_status
+):
+    settings.PUBLIC_BASE_URL = PUBLIC
+    mocked_gateway.post(
+        f"{EVOLUTION_URL}/instance/create", status=201, json=evolution("instance_created")
+    )
+    mocked_gateway.add(
+        responses.POST,
+        url=responses.matchers.re.compile(rf"{EVOLUTION_URL}/webhook/set/wa_\w+"),
+        status=400,
+        json={"status": 400, "error": "Bad Request", "response": {"message": ["Invalid url"]}},
+    )
+    delete = mocked_gateway.add(
+        responses.DELETE,
+        url=responses.matchers.re.compile(rf"{EVOLUTION_URL}/instance/delete/wa_\w+"),
+        status=delete_status,
+        json={"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
+        if delete_status == 200
+        else evolution("server_error"),
+    )
+
+    with pytest.raises(GatewayError) as err:
+        session_services.session_create(organization=organization, gateway=evolution_gateway)
+
+    assert delete.call_count == 1
+    assert "Invalid url" in err.value.message
+    if delete_status == 200:
+        assert "was removed again: nothing was left behind" in err.value.message
+    else:
+        assert "could not be removed" in err.value.message
+        assert "delete it in Evolution API's manager" in err.value.message
+    assert not WhatsAppSession.objects.exists()
