@@ -11,7 +11,9 @@ Rules:
   incremented, so acks in any order (read before delivered) and replays give the same numbers.
   The campaign group mirrors its row's numbers; the campaign's are the sums of its groups (moved
   by the group's change, and recounted with its other counts, services.campaigns).
-- Receipts never change a row's status (an ERROR ack is a message error: queue/errors.py).
+- Receipts never change a row's status (an ERROR ack is a message error: queue/errors.py); a
+  receipt that moves a row's numbers sets its `updated_at`, as every queue write does (the queue
+  page's poll watches it).
 - Concurrency: one transaction per ack. The queue row of that one message is locked (FOR UPDATE)
   before the receipt is inserted and counted, so concurrent acks of one message count one after
   the other and none is lost; acks of other messages never wait for it. The campaign row is
@@ -165,7 +167,9 @@ def _apply(row: dict[str, Any], counts: ReceiptCounts) -> bool:
     old = _row_counts(row)
     if old == counts:
         return False
-    ScheduledWhatsAppMessage.objects.filter(id=row["id"]).update(**counts.as_fields())
+    ScheduledWhatsAppMessage.objects.filter(id=row["id"]).update(
+        **counts.as_fields(), updated_at=timezone.now()
+    )
     if row["campaign_group_id"]:
         NotificationCampaignGroup.objects.filter(id=row["campaign_group_id"]).update(
             **counts.as_fields()
@@ -301,7 +305,7 @@ WITH inserted AS (
 ), row_update AS (
     UPDATE {ScheduledWhatsAppMessage._meta.db_table} AS m
     SET delivered_count = c.delivered_count, read_count = c.read_count,
-        delivered_at = c.delivered_at, read_at = c.read_at
+        delivered_at = c.delivered_at, read_at = c.read_at, updated_at = %(now)s
     FROM changed AS c WHERE m.id = %(row)s
 ), group_update AS (
     UPDATE {NotificationCampaignGroup._meta.db_table} AS g
@@ -342,6 +346,7 @@ def _insert_and_apply(
                 "row": row["id"],
                 "group": row["campaign_group_id"],
                 "campaign": row["campaign_group__campaign_id"],
+                "now": timezone.now(),
             },
         )
         inserted, *numbers = cursor.fetchone()

@@ -203,3 +203,32 @@ def test_the_poll_is_scoped_to_the_organization(client, other_user, gateway_sess
     quiet = client.get(reverse("campaigns:queue-poll"), {"v": other_fp}, **HTMX)
     assert quiet.status_code == 204
     assert "HX-Trigger" not in quiet.headers
+
+
+def test_a_sent_row_shows_its_receipts_and_a_receipt_moves_the_poll(
+    logged_in_client, gateway_session
+):
+    from campaigns_app import queue
+
+    row = message_create(session=gateway_session)
+    ScheduledWhatsAppMessage.objects.filter(pk=row.pk).update(
+        status="sent", message_id="wamid.receipts", sent_at=timezone.now()
+    )
+    table = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX).text
+    assert "delivered 0 · read 0" in table
+    fingerprint = table.split("/queue/poll/?v=")[1].split('"')[0]
+
+    for participant, status in [("4915100000001", "delivered"), ("4915100000002", "read")]:
+        outcome = queue.receipt_record(
+            session_key=gateway_session.session_id,
+            message_id="wamid.receipts",
+            participant=participant,
+            status=status,
+        )
+        assert outcome.kind == "applied"
+
+    poll = logged_in_client.get(reverse("campaigns:queue-poll"), {"v": fingerprint}, **HTMX)
+    assert "queueChanged" in poll.headers["HX-Trigger"]  # the open page reloads its table
+    table = logged_in_client.get(reverse("campaigns:queue-table"), **HTMX).text
+    assert "delivered 2 · read 1" in table  # read implies delivered
+    assert "first read" in table
