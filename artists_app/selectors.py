@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Case, Count, IntegerField, Max, Min, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from artists_app.models import Artist, ArtistWhatsAppGroupMember
@@ -111,7 +111,7 @@ def artist_members(*, artist: Artist) -> QuerySet[ArtistWhatsAppGroupMember]:
             default=Value(2),
             output_field=IntegerField(),
         ),
-        "member_phone",
+        F("member_phone").asc(nulls_last=True),  # privacy ids last on every database
         "member_wa_id",
     )
 

@@ -23,13 +23,22 @@ def broker_down(monkeypatch):
     """A broker URL where nothing listens (port 1 on loopback): what a stopped Redis looks like.
     Celery reads CELERY_BROKER_URL from the environment before its config (CI sets it)."""
     down = "redis://127.0.0.1:1/0"
+    before = app.conf.broker_url  # read before the environment says otherwise
     monkeypatch.setenv("CELERY_BROKER_URL", down)
-    before = app.conf.broker_url
     app.conf.broker_url = down
+    _forget_broker_connections()
     try:
         yield
     finally:
         app.conf.broker_url = before
+        # Otherwise later tests publish through pooled connections to the stopped broker.
+        _forget_broker_connections()
+
+
+def _forget_broker_connections() -> None:
+    """Drop the app's pooled broker connections, as Celery does in a forked worker."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def _due_row(organization, session, waited: timedelta) -> ScheduledWhatsAppMessage:
