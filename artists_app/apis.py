@@ -313,21 +313,31 @@ class GroupParticipantsWebhookApi(WebhookView):
         )
         if session is None:
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
-        outcome = members_apply_participant_event(
-            session=session,
+        return participants_apply(
+            session,
             group_jid=data["groupJid"],
             action=data["action"],
             participants=data["participants"],
         )
-        return WebhookResult(
-            200,
-            {
-                "success": True,
-                "artists": outcome.artists,
-                "added": outcome.added,
-                "updated": outcome.updated,
-                "removed": outcome.removed,
-            },
-            detail=f"{data['action']} in {data['groupJid']}: {outcome.detail}",
-            reference=data["groupJid"][:200],
-        )
+
+
+def participants_apply(
+    session: WhatsAppSession, *, group_jid: str, action: str, participants: list[Any]
+) -> WebhookResult:
+    """A group-participants event of `session` applied to the member cache, and the webhook's
+    answer (our protocol and the WAHA / Evolution receivers)."""
+    outcome = members_apply_participant_event(
+        session=session, group_jid=group_jid, action=action, participants=participants
+    )
+    return WebhookResult(
+        200,
+        {
+            "success": True,
+            "artists": outcome.artists,
+            "added": outcome.added,
+            "updated": outcome.updated,
+            "removed": outcome.removed,
+        },
+        detail=f"{action} in {group_jid}: {outcome.detail}",
+        reference=group_jid[:200],
+    )

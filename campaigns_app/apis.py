@@ -3,6 +3,7 @@ queue and campaigns."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -437,33 +438,53 @@ class MessageAckWebhookApi(WebhookView):
             if error.kind == "unknown_session":
                 raise unknown
             return MessageErrorWebhookApi.answer(error, message_id)
-        outcome = queue.receipt_record(
+        return receipt_apply(
             session_key=data["sessionId"],
             message_id=message_id,
             participant=data.get("participant"),
             status=ack,
             at=data.get("timestamp"),
         )
-        if outcome.kind == "unknown_session":
-            raise unknown
-        if outcome.kind == "pending":
-            return WebhookResult(
-                202,
-                {"success": True, "matched": False},
-                outcome=WebhookEvent.Outcome.PENDING,
-                detail=outcome.detail,
-                reference=message_id,
-            )
+
+
+def receipt_apply(
+    *,
+    session_key: str,
+    message_id: str,
+    participant: str | None,
+    status: str,
+    at: datetime | None,
+) -> WebhookResult:
+    """A delivered / read / played receipt kept and counted, and the webhook's answer (our
+    protocol and the WAHA / Evolution receivers): a receipt of a send not recorded yet keeps its
+    event pending (reference = the message id) and answers 202; recording the send counts it."""
+    outcome = queue.receipt_record(
+        session_key=session_key,
+        message_id=message_id,
+        participant=participant,
+        status=status,
+        at=at,
+    )
+    if outcome.kind == "unknown_session":
+        raise WebhookRejected(404, "Unknown session", {"sessionId": session_key})
+    if outcome.kind == "pending":
         return WebhookResult(
-            200,
-            {
-                "success": True,
-                "matched": True,
-                "changed": outcome.kind == "applied",
-                "scheduled_message_id": str(outcome.row_id),
-                "delivered_count": outcome.delivered_count,
-                "read_count": outcome.read_count,
-            },
+            202,
+            {"success": True, "matched": False},
+            outcome=WebhookEvent.Outcome.PENDING,
             detail=outcome.detail,
             reference=message_id,
         )
+    return WebhookResult(
+        200,
+        {
+            "success": True,
+            "matched": True,
+            "changed": outcome.kind == "applied",
+            "scheduled_message_id": str(outcome.row_id),
+            "delivered_count": outcome.delivered_count,
+            "read_count": outcome.read_count,
+        },
+        detail=outcome.detail,
+        reference=message_id,
+    )

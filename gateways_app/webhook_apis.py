@@ -30,12 +30,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from artists_app.member_events import members_apply_participant_event
+from artists_app.apis import participants_apply
 from campaigns_app import queue
+from campaigns_app.apis import receipt_apply
 from gateways_app import receivers, selectors
 from gateways_app.models import WhatsAppGateway
-from sessions_app import services as session_services
-from sessions_app.apis import EventTimestampField
+from sessions_app.apis import EventTimestampField, status_apply
 from sessions_app.models import WhatsAppSession
 from whatsapp_crm.models import WebhookEvent
 from whatsapp_crm.text import db_safe_bytes, db_safe_json, db_safe_text
@@ -186,89 +186,33 @@ class GatewayWebhookView(WebhookView):
     def _apply_status(
         self, session: WhatsAppSession, report: receivers.StatusReport
     ) -> WebhookResult:
-        try:
-            session = session_services.session_apply_reported_status(
-                session=session,
-                status=report.status,
-                phone_number=report.phone_number,
-                error=report.error,
-                reported_at=report.reported_at,
-            )
-        except session_services.StaleStatusReport as stale:
-            return WebhookResult(
-                200,
-                {
-                    "success": True,
-                    "ignored": True,
-                    "reason": str(stale),
-                    "session": str(session.id),
-                    "status": stale.current_status,
-                },
-                detail=f"{session.session_id}: {stale}",
-                reference=session.session_id,
-            )
-        return WebhookResult(
-            200,
-            {"success": True, "session": str(session.id), "status": session.status},
-            detail=f"{session.session_id} → {session.status}",
-            reference=session.session_id,
+        return status_apply(
+            session,
+            status=report.status,
+            phone_number=report.phone_number,
+            error=report.error,
+            reported_at=report.reported_at,
         )
 
     def _apply_receipt(
         self, session: WhatsAppSession, report: receivers.ReceiptReport
     ) -> WebhookResult:
-        """As our protocol's message-ack webhook (campaigns_app/apis.py): a receipt of a send
-        not recorded yet keeps this event pending (reference = the message id) and answers 202;
-        recording the send counts it."""
-        outcome = queue.receipt_record(
+        return receipt_apply(
             session_key=session.session_id,
             message_id=report.message_id,
             participant=report.participant,
             status=report.status,
             at=report.at,
         )
-        if outcome.kind == "pending":
-            return WebhookResult(
-                202,
-                {"success": True, "matched": False},
-                outcome=WebhookEvent.Outcome.PENDING,
-                detail=outcome.detail,
-                reference=report.message_id,
-            )
-        return WebhookResult(
-            200,
-            {
-                "success": True,
-                "matched": True,
-                "changed": outcome.kind == "applied",
-                "scheduled_message_id": str(outcome.row_id),
-                "delivered_count": outcome.delivered_count,
-                "read_count": outcome.read_count,
-            },
-            detail=outcome.detail,
-            reference=report.message_id,
-        )
 
     def _apply_participants(
         self, session: WhatsAppSession, report: receivers.ParticipantsReport
     ) -> WebhookResult:
-        outcome = members_apply_participant_event(
-            session=session,
+        return participants_apply(
+            session,
             group_jid=report.group_jid,
             action=report.action,
             participants=report.participants,
-        )
-        return WebhookResult(
-            200,
-            {
-                "success": True,
-                "artists": outcome.artists,
-                "added": outcome.added,
-                "updated": outcome.updated,
-                "removed": outcome.removed,
-            },
-            detail=f"{report.action} in {report.group_jid}: {outcome.detail}",
-            reference=report.group_jid[:200],
         )
 
     def _apply_message_error(

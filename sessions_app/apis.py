@@ -228,30 +228,49 @@ class SessionStatusWebhookApi(WebhookView):
         session = selectors.session_get_by_gateway_id(session_id=data["sessionId"])
         if session is None:
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
-        try:
-            session = services.session_apply_reported_status(
-                session=session,
-                status=data["status"],
-                phone_number=data.get("phoneNumber"),
-                error=data.get("error"),
-                reported_at=data.get("timestamp"),
-            )
-        except services.StaleStatusReport as stale:
-            return WebhookResult(
-                200,
-                {
-                    "success": True,
-                    "ignored": True,
-                    "reason": str(stale),
-                    "session": str(session.id),
-                    "status": stale.current_status,
-                },
-                detail=f"{session.session_id}: {stale}",
-                reference=session.session_id,
-            )
+        return status_apply(
+            session,
+            status=data["status"],
+            phone_number=data.get("phoneNumber"),
+            error=data.get("error"),
+            reported_at=data.get("timestamp"),
+        )
+
+
+def status_apply(
+    session: WhatsAppSession,
+    *,
+    status: str,
+    phone_number: str | None,
+    error: str | None,
+    reported_at: datetime | None,
+) -> WebhookResult:
+    """A status event of `session` applied, and the webhook's answer (our protocol and the WAHA /
+    Evolution receivers): an event older than the applied one is answered `"ignored": true`."""
+    try:
+        session = services.session_apply_reported_status(
+            session=session,
+            status=status,
+            phone_number=phone_number,
+            error=error,
+            reported_at=reported_at,
+        )
+    except services.StaleStatusReport as stale:
         return WebhookResult(
             200,
-            {"success": True, "session": str(session.id), "status": session.status},
-            detail=f"{session.session_id} → {session.status}",
+            {
+                "success": True,
+                "ignored": True,
+                "reason": str(stale),
+                "session": str(session.id),
+                "status": stale.current_status,
+            },
+            detail=f"{session.session_id}: {stale}",
             reference=session.session_id,
         )
+    return WebhookResult(
+        200,
+        {"success": True, "session": str(session.id), "status": session.status},
+        detail=f"{session.session_id} → {session.status}",
+        reference=session.session_id,
+    )
