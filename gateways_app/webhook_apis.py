@@ -253,7 +253,7 @@ def _keep_message_error(
     shape), so that recording the send applies it (campaigns_app/queue/errors.py)."""
     return WebhookEvent.objects.create(
         source=queue.MESSAGE_ERROR_SOURCE,
-        event_key=f"{event.source}:{event.pk}",
+        event_key=f"{event.source}:{event.event_key}"[:200],
         session_id=session.session_id,
         reference=report.message_id,
         payload=db_safe_json(
@@ -264,11 +264,11 @@ def _keep_message_error(
                 "errorCode": report.error_code,
                 "errorMessage": report.error_message,
                 "groupJid": report.group_jid,
-                "via": f"{event.source} event #{event.pk}",
+                "via": f"{event.source} event {event.event_key}",
             }
         ),
         outcome=WebhookEvent.Outcome.PENDING,
-        detail=f"from {event.source} event #{event.pk}; applied when the send is recorded",
+        detail=f"from {event.source} event {event.event_key}; applied when the send is recorded",
     )
 
 

@@ -61,6 +61,10 @@ class WebhookResult:
     reference: str = ""
 
 
+class _AlreadyKept(Exception):
+    """An event's key was kept by another transaction meanwhile: undo this one's changes."""
+
+
 class WebhookRejected(Exception):
     """Raised by `apply()` to refuse an event (nothing it wrote is kept)."""
 
@@ -276,7 +280,13 @@ class WebhookView(APIView):
         return Response({"success": False, "error": error, "details": details}, status=status)
 
     def _apply_with_retries(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
-        """A deadlock victim or lock timeout is retried here before the gateway hears of it."""
+        """A deadlock victim or lock timeout is retried here before the gateway hears of it.
+
+        No health check (`CONN_HEALTH_CHECKS`' `SELECT 1`, a round trip per request) before the
+        first statement: a connection that broke while idle (Postgres restarted) fails that
+        statement, the failed rollback closes it (`atomic`), and the retry reconnects. Events
+        come in floods; pages keep the check."""
+        connection.health_check_done = True
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 return self._apply_once(received, data)
@@ -287,32 +297,41 @@ class WebhookView(APIView):
         raise AssertionError("unreachable")
 
     def _apply_once(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
-        with transaction.atomic():
-            if received.event_key.startswith(BODY_KEY_PREFIX):
-                return self._apply_body_keyed(received, data)
-            event = WebhookEvent(
-                source=received.source,
-                event_key=received.event_key,
-                session_id=received.session_id[:200],
-                payload=db_safe_json(received.payload),
-                raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
-                outcome=WebhookEvent.Outcome.APPLIED,
-            )
-            if not _insert_unless_kept(event):
-                existing = (
-                    WebhookEvent.objects.filter(
-                        source=received.source,
-                        event_key=received.event_key,
-                        outcome__in=WebhookEvent.KEEPING_OUTCOMES,
-                    )
-                    .order_by("received_at")
-                    .first()
+        """Apply, then keep the inbox row with its outcome: one INSERT, written once. The
+        unique index on kept (source, event_key) decides replays: a concurrent copy's insert
+        waits for the first transaction and then finds its key kept, so the copy's changes
+        are rolled back and it is answered as a replay."""
+        try:
+            with transaction.atomic():
+                if received.event_key.startswith(BODY_KEY_PREFIX):
+                    return self._apply_body_keyed(received, data)
+                event = WebhookEvent(
+                    source=received.source,
+                    event_key=received.event_key,
+                    session_id=received.session_id[:200],
+                    payload=db_safe_json(received.payload),
+                    raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
+                    outcome=WebhookEvent.Outcome.APPLIED,
                 )
-                if existing is None:  # the holder vanished meanwhile: treat as new next time
-                    raise OperationalError("webhook event key contention")
-                return self._answer_replay(received, existing)
-
-            return self._apply_new(event, data)
+                result = self._apply_new(event, data)
+                if not _insert_unless_kept(event):
+                    raise _AlreadyKept
+                return result
+        except _AlreadyKept:
+            pass
+        with transaction.atomic():
+            existing = (
+                WebhookEvent.objects.filter(
+                    source=received.source,
+                    event_key=received.event_key,
+                    outcome__in=WebhookEvent.KEEPING_OUTCOMES,
+                )
+                .order_by("received_at")
+                .first()
+            )
+            if existing is None:  # the holder vanished meanwhile: treat as new next time
+                raise OperationalError("webhook event key contention")
+            return self._answer_replay(received, existing)
 
     def _answer_replay(self, received: _Received, original: WebhookEvent) -> WebhookResult:
         """A replay is recorded (for the operator) and answered like its original."""
@@ -329,6 +348,7 @@ class WebhookView(APIView):
         return result
 
     def _apply_new(self, event: WebhookEvent, data: dict[str, Any]) -> WebhookResult:
+        """Apply `event` (not stored yet) and set its outcome; the caller stores it."""
         result = self.apply(data, event)
         event.outcome = result.outcome
         event.http_status = result.status
@@ -336,7 +356,6 @@ class WebhookView(APIView):
         event.reference = result.reference[:200]
         if result.outcome == WebhookEvent.Outcome.APPLIED:
             event.applied_at = timezone.now()
-        _save_outcome(event)
         return result
 
     def _apply_body_keyed(self, received: _Received, data: dict[str, Any]) -> WebhookResult:
@@ -361,7 +380,7 @@ class WebhookView(APIView):
             return self._answer_replay(received, latest)
         # Kept under a key of its own (body hash @ arrival), so that the same body can be
         # applied again after a different event of the session.
-        event = WebhookEvent.objects.create(
+        event = WebhookEvent(
             source=received.source,
             event_key=f"{received.event_key}@{now.timestamp():.6f}",
             session_id=received.session_id[:200],
@@ -369,30 +388,23 @@ class WebhookView(APIView):
             raw_body=db_safe_bytes(received.raw_body, limit=MAX_STORED_BODY),
             outcome=WebhookEvent.Outcome.APPLIED,
         )
-        return self._apply_new(event, data)
+        result = self._apply_new(event, data)
+        event.save(force_insert=True)
+        return result
 
 
-# The inbox row is written on every webhook: its two statements are built once per process
-# from the model (no query compilation per request), the values prepared by each field.
-_OUTCOME_FIELDS = ("outcome", "http_status", "detail", "reference", "applied_at")
-
-
+# The inbox row is written on every webhook: its INSERT is built once per process from the model
+# (no query compilation per request), the values prepared by each field.
 @functools.cache
-def _inbox_sql(vendor: str) -> tuple[str, str]:
+def _inbox_insert_sql(vendor: str) -> str:
     meta = WebhookEvent._meta
     qn = connection.ops.quote_name
     columns = [f.column for f in meta.concrete_fields if not f.primary_key]
-    insert = (
+    return (
         f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT DO NOTHING RETURNING {qn(meta.pk.column)}"
     )
-    update = (
-        f"UPDATE {qn(meta.db_table)} SET "
-        + ", ".join(f"{qn(meta.get_field(name).column)} = %s" for name in _OUTCOME_FIELDS)
-        + f" WHERE {qn(meta.pk.column)} = %s"
-    )
-    return insert, update
 
 
 def _insert_unless_kept(event: WebhookEvent) -> bool:
@@ -402,7 +414,7 @@ def _insert_unless_kept(event: WebhookEvent) -> bool:
     fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
     params = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_inbox_sql(connection.vendor)[0], params)
+        cursor.execute(_inbox_insert_sql(connection.vendor), params)
         row = cursor.fetchone()
     if row is None:
         return False
@@ -410,17 +422,6 @@ def _insert_unless_kept(event: WebhookEvent) -> bool:
     event._state.adding = False
     event._state.db = connection.alias
     return True
-
-
-def _save_outcome(event: WebhookEvent) -> None:
-    """Store what applying `event` came to (one UPDATE of its inbox row)."""
-    meta = WebhookEvent._meta
-    params = [
-        meta.get_field(name).get_db_prep_save(getattr(event, name), connection)
-        for name in _OUTCOME_FIELDS
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_inbox_sql(connection.vendor)[1], [*params, event.pk])
 
 
 def _lock_stream(source: str, session_id: str) -> None:

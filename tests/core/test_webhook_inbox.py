@@ -188,3 +188,34 @@ def test_it_applies_20_simultaneous_replays_once():
     assert applied_count() == 1
     assert WebhookEvent.objects.filter(outcome="applied").count() == 1
     assert WebhookEvent.objects.filter(outcome="duplicate").count() == 19
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_reconnects_when_its_connection_broke_while_idle(django_db_blocker):
+    """Webhooks skip the per-request health check: a connection that broke between requests
+    (Postgres restarted) fails the first statement, and the retry reconnects."""
+    import psycopg
+    from django.conf import settings
+
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY="test-webhook-key")
+    assert post(client, {"event": "demo", "sessionId": "wa_1", "id": "a"}).status_code == 200
+    broken_pid = connection.connection.info.backend_pid
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=connection.settings_dict["NAME"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [broken_pid])
+
+    response = post(client, {"event": "demo", "sessionId": "wa_1", "id": "b"})
+
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != broken_pid
+    assert applied_count() == 2
+    assert WebhookEvent.objects.filter(outcome="applied").count() == 2
