@@ -81,9 +81,9 @@ class WebhookEvent(models.Model):
     event_key = models.CharField(
         max_length=200, help_text="The event's id, or sha256 of the raw body when it has none."
     )
-    session_id = models.CharField(max_length=200, blank=True, db_index=True)
+    session_id = models.CharField(max_length=200, blank=True)
     # What the event is about, for matching later (e.g. the messageId of a message error).
-    reference = models.CharField(max_length=200, blank=True, db_index=True)
+    reference = models.CharField(max_length=200, blank=True)
     payload = models.JSONField(null=True, blank=True)
     raw_body = models.TextField(blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
@@ -102,12 +102,21 @@ class WebhookEvent(models.Model):
                 name="webhook_events_source_event_key_kept_uniq",
             )
         ]
+        # Every webhook inserts a row: each index costs every event. Lookups by reference are
+        # of pending events only (recording a send finds the events kept for it); by session,
+        # the latest events of a session (replays without an `id`).
         indexes = [
             models.Index(
                 fields=["source", "outcome"],
                 name="webhook_events_pending_idx",
                 condition=models.Q(outcome="pending"),
-            )
+            ),
+            models.Index(
+                fields=["reference", "session_id"],
+                name="webhook_events_pending_ref_idx",
+                condition=models.Q(outcome="pending"),
+            ),
+            models.Index(fields=["session_id", "received_at"], name="webhook_events_session_idx"),
         ]
 
     def __str__(self) -> str:
