@@ -7,8 +7,12 @@ Rules:
   makes a replay, or 20 copies at once, insert nothing (INSERT … ON CONFLICT DO NOTHING).
 - The queue row's `delivered_count` / `read_count` are the distinct participants with a receipt /
   with a read or played one (read implies delivered, played implies read); `delivered_at` /
-  `read_at` the earliest such receipt. They are recounted from the receipt rows, never
-  incremented, so acks in any order (read before delivered) and replays give the same numbers.
+  `read_at` the earliest such receipt. Each new receipt moves them by what it adds: +1 delivered
+  for a participant's first receipt of any kind, +1 read for its first read or played, the
+  earliest times kept; a replay inserts nothing and moves nothing. Acks in any order (read
+  before delivered) give the numbers a full recount of the receipt rows gives — which is how
+  they are set when a send is recorded after its receipts (`receipts_apply_kept`), and how SQLite
+  (`make run`) counts them.
   The campaign group mirrors its row's numbers; the campaign's are the sums of its groups (moved
   by the group's change, and recounted with its other counts, services.campaigns).
 - Receipts never change a row's status (an ERROR ack is a message error: queue/errors.py); a
@@ -195,7 +199,7 @@ def receipt_record(
 ) -> ReceiptOutcome:
     """Keep one participant's `delivered` / `read` / `played` receipt for `message_id` (the
     gateway's id, as stored on the queue row) sent by the session `session_key` (its gateway
-    id), and recount the row.
+    id), and move the row's numbers.
 
     Runs in the caller's transaction (or its own). `unknown_session`: no such session, nothing
     kept. `pending`: the send is not recorded yet; the receipt is kept and counted when it is
@@ -272,34 +276,39 @@ def _row_counts(row: dict[str, Any]) -> ReceiptCounts:
     )
 
 
-# Postgres: the receipt insert, the recount and the three writes of `_apply` in one statement
-# (data-modifying CTEs). The recount reads the receipts committed before this statement (the
-# row lock taken by the statement before makes that every receipt of the message) plus the one
-# this statement inserts, which the same statement cannot see otherwise.
+# Postgres: the receipt insert, the new counts and the three writes of `_apply` in one statement
+# (data-modifying CTEs). The counts move from the row's (locked by the statement before, so every
+# receipt of the message counted on it is committed): a participant is delivered once, at its
+# first receipt of any kind, and read once, at its first read or played; the times are the
+# earliest. `seen` asks the unique index whether the participant had receipts before — the
+# statement's own insert is invisible to it — so an ack costs the same whether the message has 3
+# receipts or 600 (a recount read them all, for every ack of a large group).
 _INSERT_AND_APPLY = f"""
 WITH inserted AS (
     INSERT INTO {WhatsAppMessageReceipt._meta.db_table}
         (organization_id, message_id, participant, status, at)
     VALUES (%(organization)s, %(message)s, %(participant)s, %(status)s, %(at)s)
     ON CONFLICT (message_id, participant, status) DO NOTHING
-    RETURNING participant, status, at
-), receipts AS (
-    SELECT participant, status, at FROM {WhatsAppMessageReceipt._meta.db_table}
-    WHERE message_id = %(message)s
-    UNION ALL
-    SELECT participant, status, at FROM inserted
+    RETURNING at
+), seen AS (
+    SELECT
+        EXISTS (SELECT 1 FROM {WhatsAppMessageReceipt._meta.db_table}
+                WHERE message_id = %(message)s AND participant = %(participant)s) AS delivered,
+        EXISTS (SELECT 1 FROM {WhatsAppMessageReceipt._meta.db_table}
+                WHERE message_id = %(message)s AND participant = %(participant)s
+                  AND status = ANY(%(read)s)) AS read
 ), counts AS (
     SELECT
-        (SELECT count(*) FROM inserted) AS inserted,
-        count(DISTINCT participant) AS delivered_count,
-        count(DISTINCT participant) FILTER (WHERE status = ANY(%(read)s)) AS read_count,
-        min(at) AS delivered_at,
-        min(at) FILTER (WHERE status = ANY(%(read)s)) AS read_at
-    FROM receipts
+        1 AS inserted,
+        %(old_delivered)s + (NOT seen.delivered)::int AS delivered_count,
+        %(old_read)s + (%(is_read)s AND NOT seen.read)::int AS read_count,
+        LEAST(%(old_delivered_at)s::timestamptz, inserted.at) AS delivered_at,
+        CASE WHEN %(is_read)s THEN LEAST(%(old_read_at)s::timestamptz, inserted.at)
+             ELSE %(old_read_at)s::timestamptz END AS read_at
+    FROM inserted, seen
 ), changed AS (
     SELECT counts.* FROM counts
-    WHERE counts.inserted = 1
-      AND (delivered_count, read_count, delivered_at, read_at)
+    WHERE (delivered_count, read_count, delivered_at, read_at)
           IS DISTINCT FROM (%(old_delivered)s, %(old_read)s, %(old_delivered_at)s::timestamptz,
                             %(old_read_at)s::timestamptz)
 ), row_update AS (
@@ -327,8 +336,8 @@ SELECT inserted, delivered_count, read_count, delivered_at, read_at FROM counts
 def _insert_and_apply(
     row: dict[str, Any], message_id: str, participant: str, status: str, at: datetime
 ) -> tuple[bool, ReceiptCounts | None]:
-    """Postgres: keep the receipt and write the recount, one round trip (`_INSERT_AND_APPLY`).
-    (False, None) when the receipt was already kept."""
+    """Postgres: keep the receipt and write the new counts, one round trip
+    (`_INSERT_AND_APPLY`). (False, None) when the receipt was already kept."""
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_AND_APPLY,
@@ -339,6 +348,7 @@ def _insert_and_apply(
                 "status": status,
                 "at": at,
                 "read": [str(s.value) for s in READ_STATUSES],
+                "is_read": status in READ_STATUSES,
                 "old_delivered": row["delivered_count"],
                 "old_read": row["read_count"],
                 "old_delivered_at": row["delivered_at"],
@@ -349,10 +359,10 @@ def _insert_and_apply(
                 "now": timezone.now(),
             },
         )
-        inserted, *numbers = cursor.fetchone()
-    if not inserted:
+        found = cursor.fetchone()
+    if found is None:  # no row: nothing was inserted
         return False, None
-    return True, ReceiptCounts(*numbers)
+    return True, ReceiptCounts(*found[1:])
 
 
 def receipts_apply_kept(*, row: ScheduledWhatsAppMessage, message_id: str) -> ReceiptCounts:

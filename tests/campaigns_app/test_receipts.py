@@ -20,6 +20,7 @@ from campaigns_app.models import (
     ScheduledWhatsAppMessage,
     WhatsAppMessageReceipt,
 )
+from campaigns_app.queue.receipts import receipt_counts
 from tests.campaigns_app.conftest import in_thread, message_create
 from tests.helpers import load_payload
 from whatsapp_crm.models import WebhookEvent
@@ -150,6 +151,37 @@ def test_it_takes_read_before_delivered_and_never_goes_backwards(
     assert response.status_code == 200 and response.json()["changed"] is False
     row.refresh_from_db()
     assert row.status == "sent"
+
+
+def test_any_order_of_acks_and_replays_gives_the_numbers_of_a_full_recount(
+    webhook_client, gateway_session, gateway_sends
+):
+    """120 acks of 12 participants, shuffled (read before delivered, played, replays under new
+    event ids, times out of order): the row's numbers are those counted from its receipt rows."""
+    import random
+
+    row = sent_row(gateway_session)
+    m = row.message_id
+    rng = random.Random(13)
+    acks = [
+        (f"4915{rng.randrange(12):03d}", rng.choice(["delivered", "delivered", "read", "played"]))
+        for _ in range(120)
+    ]
+    for n, (who, kind) in enumerate(acks):
+        at = 1764612000 + rng.randrange(600)
+        payload = ack(gateway_session, m, kind, who, id=f"shuffled-{n}", timestamp=at)
+        assert post(webhook_client, payload).status_code == 200
+
+    row.refresh_from_db()
+    truth = receipt_counts(message_id=m)
+    assert (row.delivered_count, row.read_count, row.delivered_at, row.read_at) == (
+        truth.delivered_count,
+        truth.read_count,
+        truth.delivered_at,
+        truth.read_at,
+    )
+    assert row.delivered_count == len({who for who, _ in acks})
+    assert row.read_count == len({who for who, kind in acks if kind != "delivered"})
 
 
 def test_an_error_ack_fails_the_message(webhook_client, gateway_session, gateway_sends):
