@@ -12,8 +12,9 @@ sessions of 10 organizations; every event has its own `id` (no replays):
                       inbox row in autocommit: what storing an event costs at the least)
 - status:             session_status connected / connecting
 - message-error:      errors for sent queue rows (the first fails a row, later ones change nothing)
-- message-ack:        delivered / read receipts of random participants for sent rows, half of
-                      them campaign groups (row, group and campaign counts move)
+- message-ack:        delivered / read receipts of random participants (of 200) for sent rows,
+                      half of them campaign groups, each with 150 delivered and 50 read receipts
+                      already (row, group and campaign counts move; some acks are repeats)
 - group-participants: add / remove / promote / demote in the groups of 200 artists, 200 cached
                       members each
 
@@ -52,6 +53,11 @@ SESSIONS_PER_ORG = 5  # 50 sessions
 MESSAGES_PER_SESSION = 20  # sent rows acked (half campaign groups) and as many errored
 ARTISTS_PER_ORG = 20
 MEMBERS_PER_ARTIST = 200
+# Acks arrive mid-flood: each acked message already has receipts of 150 of its group's 200
+# members (50 of them read), as in a campaign to groups of 200; acks name one of the 200.
+GROUP_MEMBERS = 200
+DELIVERED_BEFORE = 150
+READ_BEFORE = 50
 CONNECTIONS = 8
 WORKERS = 3
 SECONDS = int(os.environ.get("BENCH_WEBHOOK_SECONDS", "5"))
@@ -167,12 +173,43 @@ def _fill() -> dict[str, list]:
                     )
                 )
                 (acked if m < MESSAGES_PER_SESSION else errored).append(message_id)
+            for row in rows:
+                if row.message_id in acked:
+                    row.delivered_count, row.read_count = DELIVERED_BEFORE, READ_BEFORE
+                    row.delivered_at = row.read_at = now
             ScheduledWhatsAppMessage.objects.bulk_create(rows)
+            NotificationCampaignGroup.objects.filter(campaign=campaign).update(
+                delivered_count=DELIVERED_BEFORE,
+                read_count=READ_BEFORE,
+                delivered_at=now,
+                read_at=now,
+            )
+            NotificationCampaign.objects.filter(id=campaign.id).update(
+                delivered_count=DELIVERED_BEFORE * (MESSAGES_PER_SESSION // 2),
+                read_count=READ_BEFORE * (MESSAGES_PER_SESSION // 2),
+            )
+            _fill_receipts(org.id, acked, now)
             data["sessions"].append(session.session_id)
             data["acks"].append(acked)
             data["errors"].append(errored)
             data["groups"].append(groups)
     return data
+
+
+def _fill_receipts(organization_id, message_ids: list[str], now) -> None:
+    """The receipts each acked message has before the run (one INSERT … SELECT)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO whatsapp_message_receipts"
+            " (organization_id, message_id, participant, status, at)"
+            " SELECT %s, m, '4917' || lpad(p::text, 8, '0'), s, %s"
+            " FROM unnest(%s::text[]) AS m, generate_series(1, %s) AS p,"
+            " unnest(ARRAY['delivered', 'read']) AS s"
+            " WHERE s = 'delivered' OR p <= %s",
+            [organization_id, now, message_ids, DELIVERED_BEFORE, READ_BEFORE],
+        )
 
 
 def _lua_table(values: list) -> str:
@@ -223,7 +260,7 @@ request = function()
     local m = acks[s][math.random(#acks[s])]
     body = string.format('{"event":"message_ack","id":"%%s","sessionId":"%%s","messageId":"%%s",'
       .. '"ack":"%%s","participant":"4917%%08d@s.whatsapp.net"}', id, sessions[s], m,
-      ackkinds[math.random(3)], math.random(99999999))
+      ackkinds[math.random(3)], math.random(%(group_members)d))
   else
     local g = groups[s][math.random(#groups[s])]
     local o = math.floor((s - 1) / %(per_org)d)
@@ -389,6 +426,7 @@ def measure(*, seconds: int = SECONDS, rounds: int = ROUNDS) -> list[list[Result
                                 "run": uuid.uuid4().hex[:8],
                                 "key": WEBHOOK_KEY,
                                 "per_org": SESSIONS_PER_ORG,
+                                "group_members": GROUP_MEMBERS,
                             }
                         )
                         _wrk(script, port, WARMUP_SECONDS)
