@@ -225,7 +225,13 @@ class SessionStatusWebhookApi(WebhookView):
         return super().post(request, *args, **kwargs)
 
     def apply(self, data: dict[str, Any], event: WebhookEvent) -> WebhookResult:
-        session = selectors.session_get_by_gateway_id(session_id=data["sessionId"])
+        # A number may move only on "connected" with a number: then the organization is locked
+        # before the session (services.session_mark_connected); otherwise the session is read
+        # and locked at once.
+        locked = not (data["status"] == Status.CONNECTED and data.get("phoneNumber"))
+        session = (
+            selectors.session_lock_by_gateway_id if locked else selectors.session_get_by_gateway_id
+        )(session_id=data["sessionId"])
         if session is None:
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
         return status_apply(
@@ -234,6 +240,7 @@ class SessionStatusWebhookApi(WebhookView):
             phone_number=data.get("phoneNumber"),
             error=data.get("error"),
             reported_at=data.get("timestamp"),
+            locked=locked,
         )
 
 
@@ -244,6 +251,7 @@ def status_apply(
     phone_number: str | None,
     error: str | None,
     reported_at: datetime | None,
+    locked: bool = False,
 ) -> WebhookResult:
     """A status event of `session` applied, and the webhook's answer (our protocol and the WAHA /
     Evolution receivers): an event older than the applied one is answered `"ignored": true`."""
@@ -254,6 +262,7 @@ def status_apply(
             phone_number=phone_number,
             error=error,
             reported_at=reported_at,
+            locked=locked,
         )
     except services.StaleStatusReport as stale:
         return WebhookResult(

@@ -52,6 +52,13 @@ def session_get_by_gateway_id(*, session_id: str) -> WhatsAppSession | None:
     return WhatsAppSession.objects.filter(session_id=session_id).first()
 
 
+def session_lock_by_gateway_id(*, session_id: str) -> WhatsAppSession | None:
+    """The same, its row locked (FOR UPDATE) until the transaction ends: a status event that
+    moves no phone number reads and locks its session in one query (services' `locked=True`).
+    """
+    return WhatsAppSession.objects.select_for_update().filter(session_id=session_id).first()
+
+
 def session_connected_ids() -> list:
     return list(
         WhatsAppSession.objects.filter(status=Status.CONNECTED)

@@ -75,20 +75,23 @@ def _new_session_id() -> str:
 
 @transaction.atomic(savepoint=False)
 def session_mark_connected(
-    *, session: WhatsAppSession, phone_number: str | None
+    *, session: WhatsAppSession, phone_number: str | None, locked: bool = False
 ) -> WhatsAppSession:
     """Store "connected" (and the phone number) on `session`, taking the number from older sessions.
 
     Lock order, always the same: the organization row (FOR NO KEY UPDATE, which does not block
     inserts referencing the organization), then the session rows. Every caller for the same
     organization queues on the first lock, so the number moves atomically and without deadlocks.
+    `locked`: see `_current`; never with a number (the organization lock must come first).
     """
     phone = gateway_phone_number(phone_number)
+    if phone and locked:
+        raise ValueError("a session locked before its organization cannot take a number")
     if phone:  # without a number nothing moves: the session's own row lock is enough
         Organization.objects.select_for_update(no_key=True).filter(
             pk=session.organization_id
         ).first()
-    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    current = _current(session, locked)
     now = timezone.now()
 
     if phone:
@@ -133,9 +136,20 @@ def session_mark_connected(
     return current
 
 
+def _current(session: WhatsAppSession, locked: bool) -> WhatsAppSession:
+    """The session's row, locked until the transaction ends. `locked`: the caller read `session`
+    FOR UPDATE in this transaction (`session_lock_by_gateway_id`), so it is the row: one query
+    fewer per status webhook."""
+    if locked:
+        return session
+    return WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+
+
 @transaction.atomic(savepoint=False)
-def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) -> WhatsAppSession:
-    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+def session_mark_disconnected(
+    *, session: WhatsAppSession, error: str | None, locked: bool = False
+) -> WhatsAppSession:
+    current = _current(session, locked)
     if current.status == Status.DISCONNECTED and current.last_error == LOGGED_OUT:
         # We logged it out: the gateway's "disconnected" (its webhook often lands in the same
         # second, or a later verification) is the echo of that, and must not replace the reason.
@@ -149,14 +163,14 @@ def session_mark_disconnected(*, session: WhatsAppSession, error: str | None) ->
 
 @transaction.atomic(savepoint=False)
 def session_mark_connecting(
-    *, session: WhatsAppSession, error: str | None = None
+    *, session: WhatsAppSession, error: str | None = None, locked: bool = False
 ) -> WhatsAppSession:
     """The gateway is (re)connecting this session: waiting for a QR scan or re-establishing.
 
     A session that was connected and drops to "connecting" cannot send now: that is recorded as
     an error, so nobody mistakes it for healthy.
     """
-    current = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    current = _current(session, locked)
     fields = ["status", "updated_at"]
     if error or current.status == Status.CONNECTED:
         current.last_error = _error_text(error, CONNECTION_LOST)
@@ -182,17 +196,21 @@ def session_apply_reported_status(
     phone_number: str | None = None,
     error: str | None = None,
     reported_at: datetime | None = None,
+    locked: bool = False,
 ) -> WhatsAppSession:
     """Apply a status the gateway reported (webhook), in the gateway's order.
 
     An event carrying its time (`reported_at`) that is older than the last one applied changes
     nothing (`StaleStatusReport`): gateways may deliver a retried "connected" after a newer
-    "disconnected". Events without a time are applied in arrival order.
+    "disconnected". Events without a time are applied in arrival order. `locked`: the caller
+    read `session` FOR UPDATE in this transaction (`session_lock_by_gateway_id`).
     """
     if reported_at is None:
-        return _mark_reported(session, status, phone_number, error)
+        return _mark_reported(session, status, phone_number, error, locked)
     last = (
-        WhatsAppSession.objects.filter(pk=session.pk)
+        (session.status_reported_at, session.status)
+        if locked
+        else WhatsAppSession.objects.filter(pk=session.pk)
         .values_list("status_reported_at", "status")
         .first()
     )
@@ -200,7 +218,7 @@ def session_apply_reported_status(
         raise _stale(reported_at, last[0], last[1])
     try:
         with transaction.atomic():  # a savepoint: a report overtaken meanwhile is rolled back
-            session = _mark_reported(session, status, phone_number, error)
+            session = _mark_reported(session, status, phone_number, error, locked)
             # Compare-and-set: a newer report that committed in between wins.
             newer_or_first = Q(status_reported_at__isnull=True) | Q(
                 status_reported_at__lte=reported_at
@@ -219,13 +237,17 @@ def session_apply_reported_status(
 
 
 def _mark_reported(
-    session: WhatsAppSession, status: str, phone_number: str | None, error: str | None
+    session: WhatsAppSession,
+    status: str,
+    phone_number: str | None,
+    error: str | None,
+    locked: bool,
 ) -> WhatsAppSession:
     if status == Status.CONNECTED:
-        return session_mark_connected(session=session, phone_number=phone_number)
+        return session_mark_connected(session=session, phone_number=phone_number, locked=locked)
     if status == Status.DISCONNECTED:
-        return session_mark_disconnected(session=session, error=error)
-    return session_mark_connecting(session=session, error=error)
+        return session_mark_disconnected(session=session, error=error, locked=locked)
+    return session_mark_connecting(session=session, error=error, locked=locked)
 
 
 class _Overtaken(Exception):

@@ -16,6 +16,20 @@ P = "4915123456789"
 # --- session_mark_connected ------------------------------------------------------------------------
 
 
+def test_a_session_locked_before_its_organization_cannot_take_a_number(organization):
+    """`locked=True` means the caller locked the session first: moving a number then would
+    take the organization lock second, against the lock order, so it is refused."""
+    session = factories.session_create(organization=organization, status=Status.CONNECTING)
+
+    from django.db import transaction
+
+    with pytest.raises(ValueError, match="cannot take a number"), transaction.atomic():
+        services.session_mark_connected(session=session, phone_number=P, locked=True)
+
+    session.refresh_from_db()
+    assert (session.status, session.phone_number) == (Status.CONNECTING, None)
+
+
 def test_it_moves_the_number_from_an_older_session(organization):
     old = factories.session_create(organization=organization, phone_number=P)
     new = factories.session_create(organization=organization, status=Status.CONNECTING)

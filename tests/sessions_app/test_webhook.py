@@ -47,6 +47,45 @@ def test_it_marks_the_session_connected(webhook_client, fixture_session):
     assert event.event_key == "id:evt_3f1c2a9e5b7d4c10a1b2c3d4e5f60718"
 
 
+def _session_reads(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and 'FROM "whatsapp_sessions"' in q["sql"]
+    ]
+
+
+def test_an_event_that_moves_no_number_reads_and_locks_its_session_in_one_query(
+    webhook_client, fixture_session
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    payload = load_payload("session_status_disconnected.json")
+    with CaptureQueriesContext(connection) as ctx:
+        assert post_json(webhook_client, payload).status_code == 200
+
+    reads = _session_reads(ctx.captured_queries)
+    assert len(reads) == 1 and reads[0].endswith("FOR UPDATE"), reads
+    fixture_session.refresh_from_db()
+    assert fixture_session.status == Status.DISCONNECTED
+
+
+def test_a_connected_event_with_a_number_locks_the_organization_before_the_session(
+    webhook_client, fixture_session
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = post_json(webhook_client, load_payload("session_status_connected.json"))
+        assert response.status_code == 200
+
+    locks = [q["sql"] for q in ctx.captured_queries if "FOR" in q["sql"].split("LIMIT")[-1]]
+    assert 'FROM "organizations"' in locks[0], locks
+    assert any('FROM "whatsapp_sessions"' in sql for sql in locks[1:]), locks
+
+
 def test_it_marks_the_session_disconnected_with_the_error(webhook_client, fixture_session):
     response = post_json(webhook_client, load_payload("session_status_disconnected.json"))
 
