@@ -55,6 +55,7 @@ def _session_reads(queries) -> list[str]:
     ]
 
 
+@pytest.mark.postgres  # SQLite has no FOR UPDATE
 def test_an_event_that_moves_no_number_reads_and_locks_its_session_in_one_query(
     webhook_client, fixture_session
 ):
@@ -71,6 +72,7 @@ def test_an_event_that_moves_no_number_reads_and_locks_its_session_in_one_query(
     assert fixture_session.status == Status.DISCONNECTED
 
 
+@pytest.mark.postgres  # SQLite has no FOR UPDATE
 def test_a_connected_event_with_a_number_locks_the_organization_before_the_session(
     webhook_client, fixture_session
 ):
