@@ -229,9 +229,10 @@ class SessionStatusWebhookApi(WebhookView):
         # before the session (services.session_mark_connected); otherwise the session is read
         # and locked at once.
         locked = not (data["status"] == Status.CONNECTED and data.get("phoneNumber"))
-        session = (
-            selectors.session_lock_by_gateway_id if locked else selectors.session_get_by_gateway_id
-        )(session_id=data["sessionId"])
+        if locked:
+            session = selectors.session_lock_by_gateway_id(session_id=data["sessionId"])
+        else:
+            session = selectors.session_get_by_gateway_id(session_id=data["sessionId"])
         if session is None:
             raise WebhookRejected(404, "Unknown session", {"sessionId": data["sessionId"]})
         return status_apply(

@@ -389,7 +389,8 @@ class WebhookView(APIView):
             outcome=WebhookEvent.Outcome.APPLIED,
         )
         result = self._apply_new(event, data)
-        event.save(force_insert=True)
+        if not _insert_unless_kept(event):  # its key carries the arrival time: never kept
+            raise OperationalError("webhook event key contention")
         return result
 
 

@@ -299,7 +299,6 @@ WITH inserted AS (
                   AND status = ANY(%(read)s)) AS read
 ), counts AS (
     SELECT
-        1 AS inserted,
         %(old_delivered)s + (NOT seen.delivered)::int AS delivered_count,
         %(old_read)s + (%(is_read)s AND NOT seen.read)::int AS read_count,
         LEAST(%(old_delivered_at)s::timestamptz, inserted.at) AS delivered_at,
@@ -329,7 +328,7 @@ WITH inserted AS (
     WHERE k.id = %(campaign)s
       AND (c.delivered_count <> %(old_delivered)s OR c.read_count <> %(old_read)s)
 )
-SELECT inserted, delivered_count, read_count, delivered_at, read_at FROM counts
+SELECT delivered_count, read_count, delivered_at, read_at FROM counts
 """
 
 
@@ -362,7 +361,7 @@ def _insert_and_apply(
         found = cursor.fetchone()
     if found is None:  # no row: nothing was inserted
         return False, None
-    return True, ReceiptCounts(*found[1:])
+    return True, ReceiptCounts(*found)
 
 
 def receipts_apply_kept(*, row: ScheduledWhatsAppMessage, message_id: str) -> ReceiptCounts:
